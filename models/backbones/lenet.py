@@ -1,0 +1,49 @@
+"""LeNet trunks: seed 002's MultiMNIST LeNet and seed 000's truncated LeNet with batch norm."""
+
+from __future__ import annotations
+
+import keras
+
+
+def lenet_features(width: int = 10, hidden: int | None = None, name: str = "trunk") -> keras.Sequential:
+    """Seed 002's shared LeNet: conv w@5x5, max-pool 2, ReLU, conv 2w@5x5, max-pool 2, ReLU, FC -> 5w, ReLU.
+
+    With the default ``width=10`` on 28x28x1 inputs: conv 10@5x5, conv 20@5x5,
+    flatten 320 -> FC 50, as in the authors' MultiMNIST model.
+
+    Args:
+        width: filters of the first conv layer (the second has twice as many).
+        hidden: units of the final FC layer (default ``5 * width``).
+        name: the Sequential's name (the block name).
+    """
+    hidden = 5 * width if hidden is None else hidden
+    return keras.Sequential(
+        [
+            keras.layers.Conv2D(width, 5, name="conv1"),
+            keras.layers.MaxPooling2D(2, name="pool1"),
+            keras.layers.ReLU(name="relu1"),
+            keras.layers.Conv2D(2 * width, 5, name="conv2"),
+            keras.layers.MaxPooling2D(2, name="pool2"),
+            keras.layers.ReLU(name="relu2"),
+            keras.layers.Flatten(name="flatten"),
+            keras.layers.Dense(hidden, activation="relu", name="fc"),
+        ],
+        name=name,
+    )
+
+
+def conv_bn_block(filters: int, name: str, flatten: bool = False) -> keras.Sequential:
+    """Conv 5x5 -> batch norm -> ReLU -> max-pool 2 (-> flatten): one block of seed 000's truncated LeNet.
+
+    The batch-norm layer is named ``"bn"`` so the split search can find its
+    scales gamma and pre-affine activations.
+    """
+    layers = [
+        keras.layers.Conv2D(filters, 5, name="conv"),
+        keras.layers.BatchNormalization(name="bn"),
+        keras.layers.ReLU(name="relu"),
+        keras.layers.MaxPooling2D(2, name="pool"),
+    ]
+    if flatten:
+        layers.append(keras.layers.Flatten(name="flatten"))
+    return keras.Sequential(layers, name=name)

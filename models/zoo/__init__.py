@@ -1,0 +1,1 @@
+"""Zoo entries: one file per registered model."""

@@ -1,0 +1,20 @@
+"""The ``mtlzoo`` command line (click). Heavy imports happen inside the commands."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mtlzoo")
+def main() -> None:
+    """mtlzoo: multi-task learning for Keras 3 as multi-objective optimization."""
+
+
+def _register_commands() -> None:
+    from mtlzoo.cli.zoo import zoo
+
+    main.add_command(zoo)
+
+
+_register_commands()

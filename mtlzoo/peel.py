@@ -1,0 +1,36 @@
+"""peel(F, t): the single-task network of one task, weights copied (seed 000 §3.2)."""
+
+from __future__ import annotations
+
+from mtlzoo.task_tree import TaskTree
+from mtlzoo.tree_ops import peel_tree
+
+
+def peel(network, task: str, name: str | None = None):
+    """The single-task network for ``task``: copies of the blocks on its path, with their weights.
+
+    Args:
+        network: a :class:`mtlzoo.TreeNetwork` (or subclass), or a :class:`TaskTree`
+            (then the peeled spec is returned).
+        task: the task to keep.
+        name: name of the new model (default ``"{network.name}_{task}"``).
+
+    Returns:
+        A network of the same class whose only output is ``task``; its output
+        equals ``network``'s output for that task. The original is untouched.
+
+    Example:
+        >>> single = mtlzoo.peel(model, "left")          # doctest: +SKIP
+        >>> single.predict(x)["left"]                     # doctest: +SKIP
+    """
+    if isinstance(network, TaskTree):
+        return peel_tree(network, task)
+    from mtlzoo.cloning import clone_layer, copy_weights
+
+    tree = peel_tree(network.tree, task)
+    originals = network.blocks
+    clones = {block: clone_layer(originals[block]) for block in tree.blocks}
+    single = network.with_tree(tree, clones, name=name or f"{network.name}_{task}")
+    for block in tree.blocks:
+        copy_weights(originals[block], single.block_layer(block))
+    return single

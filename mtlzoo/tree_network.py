@@ -1,0 +1,216 @@
+"""The builder: a :class:`TaskTree` plus one Keras layer per block -> one functional model."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import keras
+from keras import ops
+
+from mtlzoo.task_tree import TaskTree
+
+
+def _as_tree(tree: TaskTree | Mapping | str) -> TaskTree:
+    if isinstance(tree, TaskTree):
+        return tree
+    if isinstance(tree, str):
+        return TaskTree.from_json(tree)
+    if isinstance(tree, Mapping):
+        return TaskTree.from_dict(tree)
+    raise ValueError(f"tree must be a TaskTree, its dict or its JSON text, got {type(tree).__name__}.")
+
+
+def _as_layer(block: str, value: Any) -> keras.layers.Layer:
+    if isinstance(value, keras.layers.Layer):
+        return value
+    if isinstance(value, Mapping):
+        try:
+            layer = keras.saving.deserialize_keras_object(dict(value))
+        except Exception as err:  # Keras raises TypeError/ValueError variants here
+            raise ValueError(f"Block {block!r}: cannot deserialize its layer config: {err}") from err
+        if isinstance(layer, keras.layers.Layer):
+            return layer
+    raise ValueError(
+        f"Block {block!r}: expected a keras Layer (or its serialized config), got {type(value).__name__}."
+    )
+
+
+@keras.saving.register_keras_serializable(package="mtlzoo")
+class TreeNetwork(keras.Model):
+    """A tree-structured multi-task network F = (B, P, theta) as one functional Keras model.
+
+    Every block is a Keras layer (or functional sub-model) called once per forward
+    pass, so a shared block's output Z_i is computed once and feeds all its
+    children. The model's outputs are a dict ``{task: tensor}``; :meth:`forward`
+    additionally returns the latents ``{block: Z_i}`` of the shared blocks as
+    tensors computed in the current call, so a train step running it under a
+    ``GradientTape`` can differentiate the task losses with respect to them.
+
+    Args:
+        tree: a :class:`TaskTree` (or its dict / JSON text).
+        blocks: ``{block: layer}``, one Keras layer (or serialized layer config)
+            per block of the tree. Omit it when the tree's block infos are
+            serialized layer configs.
+        input_shape: shape of one input sample, without the batch axis.
+        input_dtype: dtype of the input tensor.
+        input_name: name of the input (also the serving signature's input name).
+
+    Example:
+        >>> tree = TaskTree(["trunk", "a", "b"], {"x": ["trunk", "a"], "y": ["trunk", "b"]})
+        >>> net = TreeNetwork(tree, {"trunk": keras.layers.Dense(4, name="trunk"),
+        ...                          "a": keras.layers.Dense(2, name="a"),
+        ...                          "b": keras.layers.Dense(3, name="b")}, input_shape=(5,))
+        >>> outputs, latents = net.forward(keras.ops.ones((2, 5)))
+        >>> sorted(outputs), list(latents)
+        (['x', 'y'], ['trunk'])
+    """
+
+    def __init__(self, tree, blocks: Mapping[str, Any] | None = None, input_shape: Sequence[int | None] = (),
+                 input_dtype: str = "float32", input_name: str = "inputs", **kwargs):
+        tree = _as_tree(tree)
+        if blocks is None:
+            blocks = tree.block_info
+        layers = self._check_blocks(tree, blocks)
+        if input_shape is None or isinstance(input_shape, (str, bytes)):
+            raise ValueError(f"input_shape must be a tuple of dimensions, got {input_shape!r}.")
+        input_shape = tuple(None if d is None else int(d) for d in input_shape)
+        inputs = keras.Input(shape=input_shape, dtype=input_dtype, name=input_name)
+        block_outputs = self._walk(tree, layers, inputs, call=lambda layer, z: layer(z))
+        outputs = {task: block_outputs[tree.path(task)[-1]] for task in tree.tasks}
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        self._tree = tree
+        self._block_layer_names = {b: layers[b].name for b in tree.blocks}
+        self._input_spec_config = {"input_shape": list(input_shape), "input_dtype": str(input_dtype),
+                                   "input_name": input_name}
+
+    # ------------------------------------------------------------------ build
+    @staticmethod
+    def _check_blocks(tree: TaskTree, blocks: Mapping[str, Any]) -> dict[str, keras.layers.Layer]:
+        if not isinstance(blocks, Mapping):
+            raise ValueError(f"blocks must be a {{block: layer}} mapping, got {type(blocks).__name__}.")
+        missing = [b for b in tree.blocks if b not in blocks]
+        if missing:
+            raise ValueError(f"No layer given for block(s) {missing}; pass one layer per block of the tree.")
+        extra = [b for b in blocks if b not in tree.blocks]
+        if extra:
+            raise ValueError(f"Layer(s) given for {extra}, which are not blocks of the tree {list(tree.blocks)}.")
+        layers = {b: _as_layer(b, blocks[b]) for b in tree.blocks}
+        by_id: dict[int, str] = {}
+        by_name: dict[str, str] = {}
+        for block, layer in layers.items():
+            if id(layer) in by_id:
+                raise ValueError(
+                    f"Blocks {by_id[id(layer)]!r} and {block!r} are the same layer object; "
+                    "each block owns its parameters, so give each its own layer."
+                )
+            if layer.name in by_name:
+                raise ValueError(
+                    f"Blocks {by_name[layer.name]!r} and {block!r} have layers with the same name "
+                    f"{layer.name!r}; name each layer after its block (e.g. name={block!r})."
+                )
+            by_id[id(layer)] = block
+            by_name[layer.name] = block
+        return layers
+
+    @staticmethod
+    def _walk(tree: TaskTree, layers: Mapping[str, keras.layers.Layer], inputs, call) -> dict[str, Any]:
+        """Run every block once, parents first; returns ``{block: output}``."""
+        outputs: dict[str, Any] = {}
+        for block in tree.topological_order():
+            parent = tree.parent(block)
+            outputs[block] = call(layers[block], inputs if parent is None else outputs[parent])
+        return outputs
+
+    # ------------------------------------------------------------- accessors
+    @property
+    def tree(self) -> TaskTree:
+        """The network's :class:`TaskTree`."""
+        return self._tree
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        """Task names, in the tree's order."""
+        return self.tree.tasks
+
+    @property
+    def blocks(self) -> dict[str, keras.layers.Layer]:
+        """``{block: layer}``: the Keras layer computing each block."""
+        return {block: self.get_layer(name) for block, name in self._block_layer_names.items()}
+
+    def block_layer(self, block: str) -> keras.layers.Layer:
+        """The layer computing ``block``."""
+        if block not in self._block_layer_names:
+            raise KeyError(f"Unknown block {block!r}; blocks: {list(self._block_layer_names)}.")
+        return self.get_layer(self._block_layer_names[block])
+
+    def block_variables(self, blocks: Iterable[str], trainable_only: bool = True) -> list:
+        """The variables of the given blocks (trainable ones by default), deduplicated."""
+        out, seen = [], set()
+        for block in blocks:
+            layer = self.block_layer(block)
+            for var in layer.trainable_variables if trainable_only else layer.variables:
+                if id(var) not in seen:
+                    seen.add(id(var))
+                    out.append(var)
+        return out
+
+    # --------------------------------------------------------------- forward
+    def forward(self, inputs, training: bool | None = None, latents: str | Iterable[str] = "shared"):
+        """Run the tree once and return ``(outputs, latents)``.
+
+        Args:
+            inputs: a batch of inputs.
+            training: passed to every block (batch norm, dropout).
+            latents: which block outputs to return: ``"shared"`` (|O(i)| >= 2,
+                the default), ``"all"``, or an iterable of block names.
+
+        Returns:
+            ``({task: output}, {block: Z_i})``; each Z_i is the tensor that
+            actually fed the block's children in this call.
+        """
+        tree = self.tree
+        if latents == "shared":
+            wanted = tree.shared_blocks
+        elif latents == "all":
+            wanted = tree.topological_order()
+        else:
+            wanted = tuple(latents)
+            unknown = [b for b in wanted if b not in tree.blocks]
+            if unknown:
+                raise ValueError(f"forward: unknown latent block(s) {unknown}; blocks: {list(tree.blocks)}.")
+        x = inputs
+        if isinstance(x, Mapping):
+            x = x[self._input_spec_config["input_name"]]
+        x = ops.cast(x, self._input_spec_config["input_dtype"])
+        values = self._walk(tree, self.blocks, x, call=lambda layer, z: layer(z, training=training))
+        outputs = {task: values[tree.path(task)[-1]] for task in tree.tasks}
+        return outputs, {b: values[b] for b in wanted}
+
+    # ---------------------------------------------------------- serialization
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "tree": self._tree.to_dict(),
+            "blocks": {b: keras.saving.serialize_keras_object(layer) for b, layer in self.blocks.items()},
+            **self._input_spec_config,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], custom_objects=None):
+        config = dict(config)
+        trainable = config.pop("trainable", True)
+        model = cls(**config)
+        model.trainable = trainable
+        return model
+
+    def with_tree(self, tree: TaskTree, blocks: Mapping[str, keras.layers.Layer], name: str | None = None):
+        """A new network of the same class and input spec with another tree and blocks.
+
+        Subclasses with extra constructor arguments inherit them through
+        :meth:`get_config`; used by :func:`mtlzoo.peel` and :func:`mtlzoo.split`.
+        """
+        config = self.get_config()
+        config.update(tree=tree.to_dict(), blocks=dict(blocks), name=name or self.name)
+        return type(self).from_config(config)

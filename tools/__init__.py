@@ -1,0 +1,1 @@
+"""What you do with a trained network: architecture search, export, serving."""

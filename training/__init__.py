@@ -1,0 +1,1 @@
+"""How a multi-task network is trained: MultiTaskModel, balancers, solvers, line search."""
