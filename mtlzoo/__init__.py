@@ -53,8 +53,8 @@ _LAZY = {
     "load_model": "mtlzoo.saving",
     "register_all": "mtlzoo.saving",
 }
-_SUBMODULES = ("heads", "layers", "models", "training", "tools", "testing", "tree_ops", "cli")
-_PURE = {"TaskTree", "Registry", "tree_ops", "cli"}
+_SUBMODULES = ("heads", "layers", "data", "models", "training", "tools", "testing", "tree_ops", "cli")
+_PURE = {"TaskTree", "Registry", "tree_ops", "cli", "data"}
 
 
 def __getattr__(name: str):
@@ -76,5 +76,5 @@ def __dir__():
     return sorted(list(globals()) + list(_LAZY) + list(_SUBMODULES))
 
 
-__all__ = ["TaskTree", "TreeNetwork", "peel", "split", "load_model", "models", "training", "tools",
+__all__ = ["TaskTree", "TreeNetwork", "peel", "split", "load_model", "data", "models", "training", "tools",
            "heads", "layers", "__version__"]

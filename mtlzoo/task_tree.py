@@ -91,12 +91,17 @@ class TaskTree:
         parsed: dict[str, tuple[str, ...]] = {}
         for task, path in paths.items():
             _check_name("Task", task)
-            if path is None or isinstance(path, (str, bytes)) or not list(path):
+            given = path
+            path = None if path is None or isinstance(path, (str, bytes)) else tuple(path)  # read once
+            if not path:
                 raise ValueError(
                     f"Task {task!r} has no path: give it a non-empty list of blocks, root first "
-                    f"(got {path!r})."
+                    f"(got {given!r})."
                 )
-            parsed[task] = tuple(path)
+            for block in path:
+                if not isinstance(block, str):
+                    raise ValueError(f"Task {task!r}: path entry {block!r} is not a block name (a string).")
+            parsed[task] = path
         return parsed
 
     def _validate(self) -> tuple[str, dict[str, str | None]]:
