@@ -61,14 +61,13 @@ def get(identifier: Any, **overrides: Any):
 
 
 def _register_builtin() -> None:
-    from mtlzoo.models.zoo import cross_stitch_lenet, lenet_bn_tree, multimnist_lenet  # noqa: F401
-
-    for module in ("resnet18_multihead", "resnet50_psp"):
-        try:
-            __import__(f"mtlzoo.models.zoo.{module}")
-        except ModuleNotFoundError as err:  # a zoo file not yet present in this checkout
-            if err.name != f"mtlzoo.models.zoo.{module}":
-                raise
+    from mtlzoo.models.zoo import (  # noqa: F401  (importing registers each entry)
+        cross_stitch_lenet,
+        lenet_bn_tree,
+        multimnist_lenet,
+        resnet18_multihead,
+        resnet50_psp,
+    )
 
 
 _register_builtin()

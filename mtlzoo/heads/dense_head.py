@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import keras
-from keras import ops
+
+from mtlzoo.layers.bilinear_resize import BilinearResize
 
 _TASK_TYPES = ("classification", "regression")
 
@@ -44,6 +45,7 @@ class DenseHead(keras.layers.Layer):
         self.convs = [keras.layers.Conv2D(c, 3, padding="same", activation=activation, name=f"conv_{i}")
                       for i, c in enumerate(self.hidden_channels)]
         self.out = keras.layers.Conv2D(self.channels, 1, name="logits")
+        self.resize = BilinearResize(self.output_size, name="resize") if self.output_size else None
 
     def build(self, input_shape):
         shape = tuple(input_shape)
@@ -57,12 +59,9 @@ class DenseHead(keras.layers.Layer):
         for conv in self.convs:
             x = conv(x)
         x = self.out(x)
-        if self.output_size is None:
-            return x
-        # The op, not keras.layers.Resizing: in Keras 3.15 that layer's call defaults to training=True and
-        # leaks it into the shared call context, so a later BatchNormalization ran in training mode at
-        # inference (keras-team/keras#23166).
-        return ops.image.resize(x, self.output_size, interpolation="bilinear")
+        # BilinearResize, not keras.layers.Resizing: in Keras 3.15 that layer's call defaults to
+        # training=True and leaks it into the call context (keras-team/keras#23166).
+        return self.resize(x) if self.resize is not None else x
 
     def compute_output_shape(self, input_shape):
         size = self.output_size or tuple(input_shape[1:3])

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from mtlzoo.heads import ClassificationHead, DenseHead, Head, MultiLabelHead
-from mtlzoo.layers import ColumnSelect, CrossStitch
+from mtlzoo.layers import AdaptiveAveragePooling, BilinearResize, ColumnSelect, CrossStitch
 from mtlzoo.task_tree import TaskTree
 from mtlzoo.testing import assert_outputs_close, to_numpy
 from mtlzoo.tree_network import TreeNetwork
@@ -29,6 +29,8 @@ LAYERS = {
     "CrossStitch": (lambda: CrossStitch(alpha_self=0.7, name="cs"), COLS),
     "CrossStitch-per-channel": (lambda: CrossStitch(alpha_self=0.6, per_channel=True, name="cs_pc"), COLS),
     "ColumnSelect": (lambda: ColumnSelect(2, name="sel"), STACKED),
+    "BilinearResize": (lambda: BilinearResize((6, 5), name="resize"), IMG),
+    "AdaptiveAveragePooling": (lambda: AdaptiveAveragePooling(3, name="pool"), IMG),
 }
 
 
