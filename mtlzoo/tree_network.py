@@ -84,6 +84,31 @@ class TreeNetwork(keras.Model):
         self._input_spec_config = {"input_shape": list(input_shape), "input_dtype": str(input_dtype),
                                    "input_name": input_name}
 
+    @classmethod
+    def shared_trunk(cls, trunk: keras.layers.Layer, heads: Mapping[str, keras.layers.Layer],
+                     input_shape: Sequence[int | None], trunk_block: str = "trunk", **kwargs):
+        """The common two-level tree: one shared trunk block, then one head block per task.
+
+        Args:
+            trunk: the shared root block's layer.
+            heads: ``{task: layer}``; each head becomes block ``"head_<task>"``.
+            input_shape: one sample's shape.
+            trunk_block: the trunk's block name.
+            **kwargs: passed on (``input_dtype``, ``input_name``, ``name``).
+
+        Example:
+            >>> net = TreeNetwork.shared_trunk(keras.layers.Dense(4, name="trunk"),
+            ...                                {"a": keras.layers.Dense(2, name="head_a")}, (3,))
+            >>> net.tree.paths
+            {'a': ('trunk', 'head_a')}
+        """
+        if not heads:
+            raise ValueError("shared_trunk needs at least one task head.")
+        head_blocks = {f"head_{task}": layer for task, layer in heads.items()}
+        tree = TaskTree(blocks=[trunk_block, *head_blocks],
+                        paths={task: [trunk_block, f"head_{task}"] for task in heads})
+        return cls(tree, {trunk_block: trunk, **head_blocks}, input_shape=input_shape, **kwargs)
+
     # ------------------------------------------------------------------ build
     @staticmethod
     def _check_blocks(tree: TaskTree, blocks: Mapping[str, Any]) -> dict[str, keras.layers.Layer]:

@@ -59,22 +59,20 @@ def build(tasks: Sequence[str] = ("left", "right"), width: int = 10, num_classes
 
     from mtlzoo.heads import ClassificationHead
     from mtlzoo.layers import ColumnSelect
-    from mtlzoo.task_tree import TaskTree
     from mtlzoo.tree_network import TreeNetwork
 
     tasks = list(tasks)
     if len(tasks) < 2:
         raise ValueError(f"cross_stitch_lenet needs at least 2 tasks, got {tasks}.")
     heads = {
-        f"head_{t}": keras.Sequential(
+        t: keras.Sequential(
             [ColumnSelect(i, name="select"),
              ClassificationHead(num_classes, hidden_units=(5 * width,), name="classifier")],
             name=f"head_{t}")
         for i, t in enumerate(tasks)
     }
-    tree = TaskTree(blocks=["columns", *heads], paths={t: ["columns", f"head_{t}"] for t in tasks})
-    blocks = {"columns": _columns(tasks, width, input_shape, alpha_self), **heads}
-    return TreeNetwork(tree, blocks, input_shape=input_shape, input_name="image", name=name)
+    return TreeNetwork.shared_trunk(_columns(tasks, width, input_shape, alpha_self), heads,
+                                    input_shape=input_shape, trunk_block="columns", input_name="image", name=name)
 
 
 ENTRY = register(ZooEntry(

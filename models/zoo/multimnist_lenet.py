@@ -22,15 +22,11 @@ def build(tasks: Sequence[str] = ("left", "right"), width: int = 10, num_classes
         name: the model's name.
     """
     from mtlzoo.heads import ClassificationHead
-    from mtlzoo.task_tree import TaskTree
     from mtlzoo.tree_network import TreeNetwork
 
-    tasks = list(tasks)
-    heads = {f"head_{t}": ClassificationHead(num_classes, hidden_units=(5 * width,), name=f"head_{t}")
-             for t in tasks}
-    tree = TaskTree(blocks=["trunk", *heads], paths={t: ["trunk", f"head_{t}"] for t in tasks})
-    blocks = {"trunk": lenet_features(width, name="trunk"), **heads}
-    return TreeNetwork(tree, blocks, input_shape=input_shape, input_name="image", name=name)
+    heads = {t: ClassificationHead(num_classes, hidden_units=(5 * width,), name=f"head_{t}") for t in tasks}
+    return TreeNetwork.shared_trunk(lenet_features(width, name="trunk"), heads, input_shape=input_shape,
+                                    input_name="image", name=name)
 
 
 ENTRY = register(ZooEntry(

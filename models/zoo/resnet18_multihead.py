@@ -9,20 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from mtlzoo.data.catalog import CELEBA_ATTRIBUTES, CIFAR10_CLASSES
 from mtlzoo.models import register
 from mtlzoo.models.backbones.resnet import resnet18
 from mtlzoo.models.zoo_entry import ZooEntry
 
-CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-# The 40 CelebA attributes in tensorflow-datasets' order (that of list_attr_celeba.txt).
-CELEBA_ATTRIBUTES = (
-    "5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive", "Bags_Under_Eyes", "Bald", "Bangs", "Big_Lips",
-    "Big_Nose", "Black_Hair", "Blond_Hair", "Blurry", "Brown_Hair", "Bushy_Eyebrows", "Chubby", "Double_Chin",
-    "Eyeglasses", "Goatee", "Gray_Hair", "Heavy_Makeup", "High_Cheekbones", "Male", "Mouth_Slightly_Open",
-    "Mustache", "Narrow_Eyes", "No_Beard", "Oval_Face", "Pale_Skin", "Pointy_Nose", "Receding_Hairline",
-    "Rosy_Cheeks", "Sideburns", "Smiling", "Straight_Hair", "Wavy_Hair", "Wearing_Earrings", "Wearing_Hat",
-    "Wearing_Lipstick", "Wearing_Necklace", "Wearing_Necktie", "Young",
-)
 DATASETS = {
     "cifar10": {"tasks": CIFAR10_CLASSES, "input_shape": (32, 32, 3)},
     "celeba": {"tasks": CELEBA_ATTRIBUTES, "input_shape": (64, 64, 3)},
@@ -52,7 +43,6 @@ def build(dataset: str = "cifar10", tasks: Sequence[str] | None = None, input_sh
         (('airplane', 'automobile', 'bird'), (None, 1))
     """
     from mtlzoo.heads import MultiLabelHead
-    from mtlzoo.task_tree import TaskTree
     from mtlzoo.tree_network import TreeNetwork
 
     if dataset not in DATASETS:
@@ -61,11 +51,10 @@ def build(dataset: str = "cifar10", tasks: Sequence[str] | None = None, input_sh
     if not tasks:
         raise ValueError("resnet18_multihead: tasks must name at least one task.")
     input_shape = tuple(DATASETS[dataset]["input_shape"] if input_shape is None else input_shape)
-    heads = {f"head_{t}": MultiLabelHead(1, name=f"head_{t}") for t in tasks}
-    tree = TaskTree(blocks=["encoder", *heads], paths={t: ["encoder", f"head_{t}"] for t in tasks})
-    blocks = {"encoder": resnet18(width=width, input_shape=input_shape, stem="cifar", pooling="avg",
-                                  name="encoder"), **heads}
-    return TreeNetwork(tree, blocks, input_shape=input_shape, input_name="image", name=name)
+    heads = {t: MultiLabelHead(1, name=f"head_{t}") for t in tasks}
+    encoder = resnet18(width=width, input_shape=input_shape, stem="cifar", pooling="avg", name="encoder")
+    return TreeNetwork.shared_trunk(encoder, heads, input_shape=input_shape, trunk_block="encoder",
+                                    input_name="image", name=name)
 
 
 ENTRY = register(ZooEntry(
