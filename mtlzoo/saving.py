@@ -20,9 +20,9 @@ def register_all() -> None:
     global _done
     if _done:
         return
-    _done = True
     for module in SERIALIZABLE_MODULES:
         importlib.import_module(module)
+    _done = True
 
 
 def load_model(path, compile: bool = True, safe_mode: bool = True):
