@@ -13,28 +13,24 @@ from __future__ import annotations
 from typing import Any
 
 from mtlzoo.models.zoo_entry import ZooEntry
+from mtlzoo.registry import Registry
 
-_ENTRIES: dict[str, ZooEntry] = {}
+REGISTRY = Registry("zoo model")
 
 
 def register(entry: ZooEntry) -> ZooEntry:
     """Add a :class:`ZooEntry` to the zoo (names are unique)."""
-    if entry.name in _ENTRIES and _ENTRIES[entry.name] is not entry:
-        raise ValueError(f"A zoo model named {entry.name!r} is already registered.")
-    _ENTRIES[entry.name] = entry
-    return entry
+    return REGISTRY.register(entry.name, entry)
 
 
 def names() -> tuple[str, ...]:
     """The names of the zoo's models, sorted."""
-    return tuple(sorted(_ENTRIES))
+    return REGISTRY.names()
 
 
 def entry(name: str) -> ZooEntry:
     """The :class:`ZooEntry` registered under ``name``."""
-    if not isinstance(name, str) or name not in _ENTRIES:
-        raise ValueError(f"Unknown zoo model {name!r}. Known models: {', '.join(names())}.")
-    return _ENTRIES[name]
+    return REGISTRY.factory(name)
 
 
 def get(identifier: Any, **overrides: Any):
@@ -54,10 +50,7 @@ def get(identifier: Any, **overrides: Any):
         if overrides:
             raise ValueError("Cannot apply overrides to an existing model; pass its zoo name instead.")
         return identifier
-    if isinstance(identifier, dict):
-        name = identifier.get("class_name", identifier.get("name"))
-        return entry(name).build(**{**identifier.get("config", {}), **overrides})
-    return entry(identifier).build(**overrides)
+    return REGISTRY.get(identifier, **overrides)
 
 
 def _register_builtin() -> None:

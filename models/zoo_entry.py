@@ -41,3 +41,5 @@ class ZooEntry:
                 f"Zoo model {self.name!r} has no option(s) {unknown}; options: {sorted(self.defaults)}."
             )
         return self.builder(**{**self.defaults, **overrides})
+
+    __call__ = build

@@ -36,3 +36,24 @@ def copy_weights(source: keras.layers.Layer, target: keras.layers.Layer) -> None
             f"({[a.shape for a in src]} vs {[b.shape for b in dst]})."
         )
     target.set_weights(src)
+
+
+def rebuild(network, tree, source_of: dict[str, str], name: str):
+    """A copy of ``network`` with ``tree``; block b is a clone of original block ``source_of[b]``.
+
+    A block whose name is new gets a clone renamed after it; every clone starts
+    from its source's weights (batch-norm statistics included). Used by
+    :func:`mtlzoo.peel` and :func:`mtlzoo.split`.
+
+    Args:
+        network: the original :class:`mtlzoo.TreeNetwork`.
+        tree: the new spec.
+        source_of: ``{new_block: original_block}`` for every block of ``tree``.
+        name: the new model's name.
+    """
+    originals = network.blocks
+    clones = {b: clone_layer(originals[source_of[b]], name=None if b in originals else b) for b in tree.blocks}
+    rebuilt = network.with_tree(tree, clones, name=name)
+    for b in tree.blocks:
+        copy_weights(originals[source_of[b]], rebuilt.block_layer(b))
+    return rebuilt

@@ -25,12 +25,7 @@ def peel(network, task: str, name: str | None = None):
     """
     if isinstance(network, TaskTree):
         return peel_tree(network, task)
-    from mtlzoo.cloning import clone_layer, copy_weights
+    from mtlzoo.cloning import rebuild
 
     tree = peel_tree(network.tree, task)
-    originals = network.blocks
-    clones = {block: clone_layer(originals[block]) for block in tree.blocks}
-    single = network.with_tree(tree, clones, name=name or f"{network.name}_{task}")
-    for block in tree.blocks:
-        copy_weights(originals[block], single.block_layer(block))
-    return single
+    return rebuild(network, tree, {b: b for b in tree.blocks}, name=name or f"{network.name}_{task}")

@@ -31,14 +31,8 @@ def split(network, block: str, partition: Iterable[Iterable[str]], names: Sequen
     """
     if isinstance(network, TaskTree):
         return split_tree(network, block, partition, names)
-    from mtlzoo.cloning import clone_layer, copy_weights
+    from mtlzoo.cloning import rebuild
 
     tree, copies = split_tree(network.tree, block, partition, names)
-    originals = network.blocks
-    source_of = {b: b for b in tree.blocks if b in originals}
-    source_of.update({copy: block for copy in copies})
-    clones = {b: clone_layer(originals[source_of[b]], name=None if b in originals else b) for b in tree.blocks}
-    wider = network.with_tree(tree, clones, name=name or network.name)
-    for b in tree.blocks:
-        copy_weights(originals[source_of[b]], wider.block_layer(b))
-    return wider
+    source_of = {b: block if b in copies else b for b in tree.blocks}
+    return rebuild(network, tree, source_of, name=name or network.name)

@@ -46,7 +46,7 @@ def load_mnist_triple(split: str = "train", batch_size: int = 256, data_dir=None
     from mtlzoo.data.mixing import epoch_steps, mix_streams, sub_batch_sizes
     from mtlzoo.data.pipeline import array_stream
     from mtlzoo.data.sources import load_mnist_family
-    from mtlzoo.data.temperature_curriculum import TemperatureCurriculum
+    from mtlzoo.data.temperature_curriculum import resolve_curriculum
 
     split = check_split("mnist_triple", split, _SPLITS)
     batch_size = check_batch_size(batch_size)
@@ -54,17 +54,7 @@ def load_mnist_triple(split: str = "train", batch_size: int = 256, data_dir=None
     unknown = sorted(set(tasks) - set(TASKS))
     if unknown or len(tasks) < 2 or len(set(tasks)) != len(tasks):
         raise ValueError(f"mnist_triple: tasks must be two or more distinct names of {TASKS}, got {tasks}.")
-    if curriculum is not None and split != "train":
-        raise ValueError("mnist_triple: a curriculum samples training batches; use it with split='train'.")
-    if curriculum == "temperature":
-        curriculum = TemperatureCurriculum(tasks, temperature=temperature)
-    elif curriculum is not None and not isinstance(curriculum, TemperatureCurriculum):
-        raise ValueError(f"Unknown curriculum {curriculum!r}; use 'temperature' or a TemperatureCurriculum.")
-    if curriculum is not None and tuple(curriculum.tasks) != tasks:
-        raise ValueError(f"The curriculum's tasks {curriculum.tasks} differ from the dataset's {tasks}.")
-    mode = mode or ("sampled" if curriculum is not None else "mixed" if split == "train" else "sequential")
-    if (mode == "sampled") != (curriculum is not None):
-        raise ValueError("mnist_triple: mode='sampled' goes with a curriculum and a curriculum with it.")
+    mode, curriculum = resolve_curriculum("mnist_triple", tasks, split, mode, curriculum, temperature, "mixed")
     shuffle = split == "train" if shuffle is None else bool(shuffle)
     arrays = {t: load_mnist_family(t, data_dir, download) for t in tasks}
     sizes = {t: len(arrays[t][f"y_{split}"]) for t in tasks}

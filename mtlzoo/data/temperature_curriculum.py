@@ -110,3 +110,39 @@ class TemperatureCurriculum:
 
         random = tf.data.Dataset.random(seed=int(seed), rerandomize_each_iteration=True)
         return random.map(pick).map(lambda i: tf.cast(i, tf.int64))
+
+
+def resolve_curriculum(dataset: str, tasks: Sequence[str], split: str, mode: str | None, curriculum,
+                       temperature: float, train_mode: str) -> tuple[str, TemperatureCurriculum | None]:
+    """Check a multi-input dataset's ``curriculum`` / ``mode`` options and fill in the defaults.
+
+    Args:
+        dataset: the dataset's name, for error messages.
+        tasks: the dataset's tasks (a curriculum must sample exactly these).
+        split: the split; a curriculum only samples training batches.
+        mode: the requested mixing mode, or ``None`` for the default.
+        curriculum: ``None``, ``"temperature"`` or a :class:`TemperatureCurriculum`.
+        temperature: temperature of a curriculum made from ``"temperature"``.
+        train_mode: the default mode for the training split without a curriculum.
+
+    Returns:
+        ``(mode, curriculum)``: ``"sampled"`` with a curriculum, else ``mode`` or
+        ``train_mode`` (train) / ``"sequential"`` (other splits).
+
+    Example:
+        >>> resolve_curriculum("toy", ("a", "b"), "test", None, None, 1.0, "mixed")
+        ('sequential', None)
+    """
+    tasks = tuple(tasks)
+    if curriculum is not None and split != "train":
+        raise ValueError(f"{dataset}: a curriculum samples training batches; use it with split='train'.")
+    if curriculum == "temperature":
+        curriculum = TemperatureCurriculum(tasks, temperature=temperature)
+    elif curriculum is not None and not isinstance(curriculum, TemperatureCurriculum):
+        raise ValueError(f"Unknown curriculum {curriculum!r}; use 'temperature' or a TemperatureCurriculum.")
+    if curriculum is not None and tuple(curriculum.tasks) != tasks:
+        raise ValueError(f"The curriculum's tasks {curriculum.tasks} differ from the dataset's {tasks}.")
+    mode = mode or ("sampled" if curriculum is not None else train_mode if split == "train" else "sequential")
+    if (mode == "sampled") != (curriculum is not None):
+        raise ValueError(f"{dataset}: mode='sampled' goes with a curriculum and a curriculum with it.")
+    return mode, curriculum

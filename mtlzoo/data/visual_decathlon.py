@@ -74,7 +74,7 @@ def load_visual_decathlon(split: str = "train", batch_size: int = 64, data_dir=N
     import tensorflow as tf
 
     from mtlzoo.data.mixing import epoch_steps, mix_streams, sub_batch_sizes
-    from mtlzoo.data.temperature_curriculum import TemperatureCurriculum
+    from mtlzoo.data.temperature_curriculum import resolve_curriculum
     from mtlzoo.data.tfds_source import tfds_dataset
 
     split = check_split("visual_decathlon", split, _SPLITS)
@@ -84,15 +84,7 @@ def load_visual_decathlon(split: str = "train", batch_size: int = 64, data_dir=N
     if unknown or len(tasks) < 2 or len(set(tasks)) != len(tasks):
         raise ValueError(f"visual_decathlon: tasks must be two or more distinct names of "
                          f"{', '.join(DECATHLON_TASKS)}; got {tasks}.")
-    if curriculum is not None and split != "train":
-        raise ValueError("visual_decathlon: a curriculum samples training batches; use it with split='train'.")
-    if curriculum == "temperature":
-        curriculum = TemperatureCurriculum(tasks, temperature=temperature)
-    elif curriculum is not None and not isinstance(curriculum, TemperatureCurriculum):
-        raise ValueError(f"Unknown curriculum {curriculum!r}; use 'temperature' or a TemperatureCurriculum.")
-    mode = mode or ("sampled" if curriculum is not None else "alternate" if split == "train" else "sequential")
-    if (mode == "sampled") != (curriculum is not None):
-        raise ValueError("visual_decathlon: mode='sampled' goes with a curriculum and a curriculum with it.")
+    mode, curriculum = resolve_curriculum("visual_decathlon", tasks, split, mode, curriculum, temperature, "alternate")
     shuffle = split == "train" if shuffle is None else bool(shuffle)
     subs = sub_batch_sizes(batch_size, len(tasks)) if mode == "mixed" else [batch_size] * len(tasks)
 
