@@ -18,7 +18,7 @@ class ZooEntry:
         seed: the source document and section it follows.
         defaults: the builder's default arguments, shown by ``mtlzoo zoo``.
         recipe: the recommended training recipe (optimizer, losses, balancer),
-            used by ``compile()`` with no arguments once training lands.
+            used by ``compile()`` with no arguments.
 
     Example:
         >>> entry = ZooEntry("tiny", lambda **kw: None, "a toy", "none")
@@ -40,6 +40,9 @@ class ZooEntry:
             raise ValueError(
                 f"Zoo model {self.name!r} has no option(s) {unknown}; options: {sorted(self.defaults)}."
             )
-        return self.builder(**{**self.defaults, **overrides})
+        model = self.builder(**{**self.defaults, **overrides})
+        if self.recipe and getattr(model, "recipe", True) is None:
+            model.recipe = self.recipe  # MultiTaskModel: compile() with no arguments uses it
+        return model
 
     __call__ = build

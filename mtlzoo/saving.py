@@ -9,6 +9,7 @@ SERIALIZABLE_MODULES = (
     "mtlzoo.tree_network",
     "mtlzoo.heads",
     "mtlzoo.layers",
+    "mtlzoo.training",
     "mtlzoo.models",
 )
 

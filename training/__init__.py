@@ -1,7 +1,12 @@
-"""How a multi-task network is trained: min-norm solvers now; MultiTaskModel, balancers and
-line search build on them (see DESIGN.md, Training)."""
+"""How a multi-task network is trained (DESIGN.md, Training): ``MultiTaskModel`` and its train
+step, the balancers, the min-norm solvers."""
 
-from mtlzoo.training import solvers
+from mtlzoo.training import balancers, solvers
+from mtlzoo.training.balancer_callback import BalancerCallback
 from mtlzoo.training.min_norm import min_norm
+from mtlzoo.training.multi_task_model import MultiTaskModel
+from mtlzoo.training.step_context import StepContext
+from mtlzoo.training.variable_groups import VariableGroups
 
-__all__ = ["min_norm", "solvers"]
+__all__ = ["BalancerCallback", "MultiTaskModel", "StepContext", "VariableGroups", "balancers", "min_norm",
+           "solvers"]

@@ -59,7 +59,7 @@ def build(tasks: Sequence[str] = ("left", "right"), width: int = 10, num_classes
 
     from mtlzoo.heads import ClassificationHead
     from mtlzoo.layers import ColumnSelect
-    from mtlzoo.tree_network import TreeNetwork
+    from mtlzoo.training import MultiTaskModel
 
     tasks = list(tasks)
     if len(tasks) < 2:
@@ -71,7 +71,7 @@ def build(tasks: Sequence[str] = ("left", "right"), width: int = 10, num_classes
             name=f"head_{t}")
         for i, t in enumerate(tasks)
     }
-    return TreeNetwork.shared_trunk(_columns(tasks, width, input_shape, alpha_self), heads,
+    return MultiTaskModel.shared_trunk(_columns(tasks, width, input_shape, alpha_self), heads,
                                     input_shape=input_shape, trunk_block="columns", input_name="image", name=name)
 
 

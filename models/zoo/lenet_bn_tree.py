@@ -29,7 +29,7 @@ def build(tasks: Sequence[str] = ("mnist", "fashion", "kmnist"), width: int = 10
 
     from mtlzoo.heads import ClassificationHead
     from mtlzoo.task_tree import TaskTree
-    from mtlzoo.tree_network import TreeNetwork
+    from mtlzoo.training import MultiTaskModel
 
     tasks = list(tasks)
     heads = {f"head_{t}": ClassificationHead(num_classes, name=f"head_{t}") for t in tasks}
@@ -41,7 +41,7 @@ def build(tasks: Sequence[str] = ("mnist", "fashion", "kmnist"), width: int = 10
         "conv2": conv_bn_block(2 * width, name="conv2", flatten=True),
         **heads,
     }
-    return TreeNetwork(tree, blocks, input_shape=input_shape, input_name="image", name=name)
+    return MultiTaskModel(tree, blocks, input_shape=input_shape, input_name="image", name=name)
 
 
 ENTRY = register(ZooEntry(

@@ -22,10 +22,10 @@ def build(tasks: Sequence[str] = ("left", "right"), width: int = 10, num_classes
         name: the model's name.
     """
     from mtlzoo.heads import ClassificationHead
-    from mtlzoo.tree_network import TreeNetwork
+    from mtlzoo.training import MultiTaskModel
 
     heads = {t: ClassificationHead(num_classes, hidden_units=(5 * width,), name=f"head_{t}") for t in tasks}
-    return TreeNetwork.shared_trunk(lenet_features(width, name="trunk"), heads, input_shape=input_shape,
+    return MultiTaskModel.shared_trunk(lenet_features(width, name="trunk"), heads, input_shape=input_shape,
                                     input_name="image", name=name)
 
 

@@ -43,7 +43,7 @@ def build(dataset: str = "cifar10", tasks: Sequence[str] | None = None, input_sh
         (('airplane', 'automobile', 'bird'), (None, 1))
     """
     from mtlzoo.heads import MultiLabelHead
-    from mtlzoo.tree_network import TreeNetwork
+    from mtlzoo.training import MultiTaskModel
 
     if dataset not in DATASETS:
         raise ValueError(f"resnet18_multihead: unknown dataset {dataset!r}; known: {sorted(DATASETS)}.")
@@ -53,7 +53,7 @@ def build(dataset: str = "cifar10", tasks: Sequence[str] | None = None, input_sh
     input_shape = tuple(DATASETS[dataset]["input_shape"] if input_shape is None else input_shape)
     heads = {t: MultiLabelHead(1, name=f"head_{t}") for t in tasks}
     encoder = resnet18(width=width, input_shape=input_shape, stem="cifar", pooling="avg", name="encoder")
-    return TreeNetwork.shared_trunk(encoder, heads, input_shape=input_shape, trunk_block="encoder",
+    return MultiTaskModel.shared_trunk(encoder, heads, input_shape=input_shape, trunk_block="encoder",
                                     input_name="image", name=name)
 
 

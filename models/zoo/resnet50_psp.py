@@ -65,7 +65,7 @@ def build(tasks: Sequence[str] = ("semantic", "instance", "disparity"), num_clas
     """
     from mtlzoo.heads import DenseHead
     from mtlzoo.task_tree import TaskTree
-    from mtlzoo.tree_network import TreeNetwork
+    from mtlzoo.training import MultiTaskModel
 
     tasks = list(tasks)
     unknown = [t for t in tasks if t not in DENSE_TASKS]
@@ -85,7 +85,7 @@ def build(tasks: Sequence[str] = ("semantic", "instance", "disparity"), num_clas
         heads[f"head_{task}"] = pyramid_pooling_decoder(feature_shape, bins, dropout=dropout, head=head,
                                                         name=f"head_{task}")
     tree = TaskTree(blocks=["encoder", *heads], paths={t: ["encoder", f"head_{t}"] for t in tasks})
-    model = TreeNetwork(tree, {"encoder": encoder, **heads}, input_shape=input_shape, input_name="image",
+    model = MultiTaskModel(tree, {"encoder": encoder, **heads}, input_shape=input_shape, input_name="image",
                         name=name)
     if weights is not None:
         load_encoder_weights(model.block_layer("encoder"), weights, owner=name)

@@ -1,0 +1,81 @@
+"""Shared part of the min-norm rules (MGDA, MGDA-UB): gradient normalization, the solver, stationarity."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tensorflow as tf
+
+from mtlzoo.training.balancers.balancer import Balancer
+from mtlzoo.training import solvers
+from mtlzoo.training.min_norm import min_norm
+
+NORMALIZATIONS = ("none", "l2", "loss", "loss+")
+
+
+class MinNormBalancer(Balancer):
+    """Base of the balancers that solve min_alpha ||sum_t alpha_t g_t||^2 on the simplex (seed 002 eq. 3).
+
+    Args:
+        normalization: how the gradients are normalized before the min-norm
+            problem, as in the authors' code: ``"none"``, ``"l2"`` (g / ||g||),
+            ``"loss"`` (g / L) or ``"loss+"`` (g / (L ||g||)). The weights alpha
+            then multiply the raw losses.
+        solver: a :func:`~mtlzoo.training.min_norm` solver name.
+        tolerance: a block's step counts as Pareto-stationary (seed 000 Fig. 4)
+            when ||sum alpha g|| <= tolerance * max_t ||g_t|| (of the normalized
+            gradients); the logged ``pareto_stationary`` is the fraction of steps
+            where every shared block is.
+        solver_options: passed to the solver (``max_iters``, ``tol``).
+        **kwargs: ``Balancer`` arguments.
+    """
+
+    def __init__(self, normalization: str = "loss+", solver: str = "auto", tolerance: float = 0.05,
+                 solver_options: dict | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        if normalization not in NORMALIZATIONS:
+            raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}.")
+        if not tolerance >= 0:
+            raise ValueError(f"tolerance must be >= 0, got {tolerance!r}.")
+        if solver != "auto" and not callable(solver):
+            solvers.get(solver)  # unknown name: the registry's error lists the known ones
+        self.normalization = normalization
+        self.solver = solver
+        self.tolerance = float(tolerance)
+        self.solver_options = dict(solver_options or {})
+
+    def log_names(self) -> tuple[str, ...]:
+        return ("pareto_stationary",)
+
+    def normalizers(self, gram: tf.Tensor, values: tf.Tensor) -> tf.Tensor:
+        """The per-task divisors of ``normalization`` (1 where one would be 0 or not finite)."""
+        norms = tf.sqrt(tf.maximum(tf.linalg.diag_part(gram), 0.0))
+        values = tf.cast(values, tf.float32)
+        n = {"none": tf.ones_like(norms), "l2": norms, "loss": values, "loss+": values * norms}[self.normalization]
+        ok = tf.math.is_finite(n) & (n > 1e-12)
+        return tf.where(ok, n, tf.ones_like(n))
+
+    def solve(self, gram: tf.Tensor, values: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """``(alpha, stationary)`` for one block's Gram matrix and its tasks' loss values."""
+        n = self.normalizers(gram, values)
+        normalized = gram / (n[:, None] * n[None, :])
+        alpha = min_norm(normalized, solver=self.solver, **self.solver_options)
+        safe = tf.where(tf.math.is_finite(normalized), normalized, tf.zeros_like(normalized))
+        norm_sq = tf.tensordot(alpha, tf.linalg.matvec(safe, alpha), 1)
+        scale = tf.reduce_max(tf.linalg.diag_part(safe))
+        stationary = norm_sq <= (self.tolerance ** 2) * scale
+        return alpha, stationary
+
+    def solve_blocks(self, step, grams) -> tuple[dict, tf.Tensor]:
+        """alpha^i for every shared block, and whether all of them are stationary."""
+        weights, flags = {}, []
+        for block, tasks, _ in step.groups.shared:
+            values = tf.stack([step.values[t] for t in tasks])
+            weights[block], flag = self.solve(grams[block], values)
+            flags.append(flag)
+        stationary = tf.reduce_all(tf.stack(flags)) if flags else tf.constant(True)
+        return weights, tf.cast(stationary, tf.float32)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "normalization": self.normalization, "solver": self.solver,
+                "tolerance": self.tolerance, "solver_options": dict(self.solver_options)}

@@ -1,0 +1,241 @@
+"""``MultiTaskModel``: a tree network with a multi-objective train step."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from mtlzoo.training import balancers as balancer_registry
+from mtlzoo.training.balancer_callback import BalancerCallback
+from mtlzoo.training.step_context import StepContext
+from mtlzoo.training.task_losses import per_task, resolve_loss, split_targets, weighted_mean
+from mtlzoo.training.variable_groups import VariableGroups
+from mtlzoo.tree_network import TreeNetwork
+
+
+class _Compiled:
+    """Compile-time state kept out of Keras' attribute tracking (rebuilt by every ``compile``)."""
+
+    def __init__(self, loss_fns, loss_weights, trackers, groups, config):
+        self.loss_fns = loss_fns
+        self.loss_weights = loss_weights
+        self.trackers = trackers
+        self.groups = groups
+        self.config = config
+
+
+@keras.saving.register_keras_serializable(package="mtlzoo")
+class MultiTaskModel(TreeNetwork):
+    """A :class:`~mtlzoo.TreeNetwork` that trains as a multi-objective problem.
+
+    ``compile`` takes one loss per task and a balancer; ``fit`` runs a train
+    step that computes the per-task losses (with per-task sample weights, so
+    a sample without a task's label does not train that task), lets the
+    balancer turn them into one gradient per variable, and applies it. Logs
+    hold ``loss`` (the sum of the weighted task losses), ``<task>_loss``, the
+    per-task metrics ``<task>_<metric>`` and the balancer's values
+    (``pareto_stationary``, ``hybrid_phase``, ``weight_<task>``).
+
+    Args:
+        tree, blocks, input_shape, input_dtype, input_name: as for :class:`~mtlzoo.TreeNetwork`.
+        recipe: the zoo's recommended ``compile`` arguments (``optimizer``,
+            ``loss``, ``metrics``, ``balancer``, ``loss_weights``); ``compile()``
+            fills every argument it is not given from it.
+        **kwargs: ``keras.Model`` arguments (``name``).
+
+    Example:
+        >>> import mtlzoo
+        >>> model = mtlzoo.models.get("multimnist_lenet", width=2)
+        >>> model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy_from_logits",
+        ...               metrics=["accuracy"], balancer="mgda_ub")
+        >>> model.balancer.name
+        'mgda_ub'
+    """
+
+    def __init__(self, tree, blocks=None, input_shape=(), input_dtype: str = "float32",
+                 input_name: str = "inputs", recipe: Mapping | None = None, **kwargs):
+        super().__init__(tree, blocks, input_shape=input_shape, input_dtype=input_dtype, input_name=input_name,
+                         **kwargs)
+        self._recipe = copy.deepcopy(dict(recipe)) if recipe else None
+        self._mtl = None
+
+    @property
+    def recipe(self) -> dict | None:
+        """The recommended ``compile`` arguments (a copy), or ``None``."""
+        return copy.deepcopy(self._recipe)
+
+    @recipe.setter
+    def recipe(self, value: Mapping | None) -> None:
+        self._recipe = copy.deepcopy(dict(value)) if value else None
+
+    @property
+    def balancer(self):
+        """The compiled :class:`~mtlzoo.training.balancers.Balancer` (``None`` before ``compile``)."""
+        return getattr(self, "_balancer", None)
+
+    # --------------------------------------------------------------- compile
+    def compile(self, optimizer=None, loss=None, metrics=None, balancer=None, loss_weights=None, **kwargs):
+        """Configure training.
+
+        Args:
+            optimizer: a Keras optimizer, its name or config.
+            loss: one loss for every task or ``{task: loss}``: Keras names,
+                ``"<name>_from_logits"``, ``Loss`` instances or functions.
+            metrics: ``[metric, ...]`` for every task or ``{task: [...]}``;
+                they honour per-task sample weights.
+            balancer: a :mod:`~mtlzoo.training.balancers` name, config or instance.
+            loss_weights: fixed multipliers c_t of each task's loss (one number
+                or ``{task: c}``), applied before the balancer.
+            **kwargs: ``keras.Model.compile`` arguments (``run_eagerly``,
+                ``jit_compile``, ``steps_per_execution``).
+
+        Any of ``optimizer``, ``loss``, ``metrics``, ``balancer``,
+        ``loss_weights`` left out comes from :attr:`recipe` when the model has
+        one; otherwise the defaults are Adam, no metrics, ``"uniform"`` and 1.
+        """
+        recipe = self._recipe or {}
+        optimizer = optimizer if optimizer is not None else copy.deepcopy(recipe.get("optimizer", "adam"))
+        loss = loss if loss is not None else copy.deepcopy(recipe.get("loss"))
+        metrics = metrics if metrics is not None else copy.deepcopy(recipe.get("metrics"))
+        balancer = balancer if balancer is not None else copy.deepcopy(recipe.get("balancer", "uniform"))
+        loss_weights = loss_weights if loss_weights is not None else recipe.get("loss_weights")
+        if kwargs.get("weighted_metrics") is not None:
+            raise ValueError("MultiTaskModel.compile: pass metrics=...; they are weighted by the per-task "
+                             "sample weights already.")
+        kwargs.pop("weighted_metrics", None)
+        tasks = self.tasks
+        if loss is None:
+            raise ValueError(f"compile: no loss given and model {self.name!r} has no recipe; pass "
+                             f"loss=<one loss> or loss={{task: loss}} for the tasks {list(tasks)}.")
+        losses = per_task(loss, tasks, "loss")
+        loss_fns = {t: resolve_loss(losses[t], t) for t in tasks}
+        weights = per_task(1.0 if loss_weights is None else loss_weights, tasks, "loss_weights")
+        weights = {t: float(w) for t, w in weights.items()}
+        task_metrics = None
+        if metrics:
+            task_metrics = {t: list(m) if isinstance(m, (list, tuple)) else [m]
+                            for t, m in per_task(metrics, tasks, "metrics").items()}
+        optimizer = keras.optimizers.get(optimizer)
+        super().compile(optimizer=optimizer, weighted_metrics=task_metrics, **kwargs)
+        self._set_balancer(balancer_registry.get(balancer))
+        trackers = {f"{t}_loss": keras.metrics.Mean(name=f"{t}_loss") for t in tasks}
+        trackers.update({n: keras.metrics.Mean(name=n) for n in self._balancer.log_names()})
+        config = {"optimizer": keras.optimizers.serialize(optimizer), "loss": _plain(losses),
+                  "metrics": _plain(task_metrics), "balancer": keras.saving.serialize_keras_object(self._balancer),
+                  "loss_weights": weights,
+                  **{k: kwargs[k] for k in ("run_eagerly", "steps_per_execution", "jit_compile") if k in kwargs}}
+        self._mtl = _Compiled(loss_fns, weights, trackers, VariableGroups.of(self), config)
+
+    def _set_balancer(self, balancer) -> None:
+        old = getattr(self, "_balancer", None)
+        if old is not None and old is not balancer and old in self._layers:
+            self._layers.remove(old)  # recompiling: the old balancer's variables leave the model
+        balancer.setup(self.tree)
+        self._balancer = balancer  # tracked: its variables are saved and checkpointed with the model
+
+    def get_compile_config(self):
+        if self._mtl is None:
+            return None
+        return copy.deepcopy(self._mtl.config)
+
+    def compile_from_config(self, config):
+        config = dict(config)
+        config["optimizer"] = keras.optimizers.deserialize(config["optimizer"])
+        self.compile(**config)
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    @property
+    def metrics(self):
+        metrics = super().metrics
+        if self._mtl is None:
+            return metrics
+        loss_trackers = [m for n, m in self._mtl.trackers.items() if n.endswith("_loss")]
+        others = [m for n, m in self._mtl.trackers.items() if not n.endswith("_loss")]
+        return metrics[:1] + loss_trackers + metrics[1:] + others
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, *args, **kwargs):
+        """``keras.Model.fit``, with a :class:`BalancerCallback` placed first among the callbacks."""
+        callbacks = list(kwargs.pop("callbacks", None) or [])
+        if not any(isinstance(c, BalancerCallback) for c in callbacks):
+            callbacks.insert(0, BalancerCallback())
+        return super().fit(*args, callbacks=callbacks, **kwargs)
+
+    # ----------------------------------------------------------------- steps
+    def _check_compiled(self) -> None:
+        if self._mtl is None:
+            raise RuntimeError(f"Model {self.name!r} is not compiled; call model.compile(...) first "
+                               "(model.compile() uses the zoo recipe).")
+
+    def task_losses(self, y, outputs, sample_weight=None) -> dict:
+        """``{task: c_t * weighted mean loss}`` (float32) of one batch on this replica."""
+        self._check_compiled()
+        ys, ws = split_targets(y, sample_weight, self.tasks)
+        return {t: self._mtl.loss_weights[t] * weighted_mean(self._mtl.loss_fns[t](ys[t], outputs[t]), ws[t])
+                for t in self.tasks}
+
+    def train_step(self, data):
+        self._check_compiled()
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        replicas = StepContext.replicas()
+        latent_blocks = [b for b, _, _ in self._mtl.groups.shared] if self._balancer.latent else []
+        with tf.GradientTape(persistent=True) as tape:
+            outputs, latents = self.forward(x, training=True, latents=latent_blocks)
+            local = self.task_losses(y, outputs, sample_weight)
+            scaled = {t: self.optimizer.scale_loss(v / replicas) for t, v in local.items()}
+            regularization = self.losses
+            regularization = (self.optimizer.scale_loss(tf.add_n(regularization) / replicas)
+                              if regularization else None)
+        values = {t: StepContext.all_reduce_sum(v) / replicas for t, v in local.items()}
+        variables = self.trainable_variables
+        step = StepContext(self, tape, scaled, values, latents, variables, self._mtl.groups,
+                           self.optimizer.scale_loss(tf.constant(1.0)))
+        grads, logs = self._balancer.gradients(step)
+        if regularization is not None:
+            extra = tape.gradient(regularization, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            grads = [g + e for g, e in zip(grads, extra)]
+        del tape
+        self.optimizer.apply_gradients(zip(grads, variables))
+        return self._update_metrics(x, y, outputs, sample_weight, local, logs)
+
+    def test_step(self, data):
+        self._check_compiled()
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        outputs, _ = self.forward(x, training=False, latents=())
+        logs = self._update_metrics(x, y, outputs, sample_weight, self.task_losses(y, outputs, sample_weight), {})
+        training_only = set(self._balancer.log_names())
+        return {k: v for k, v in logs.items() if k not in training_only}
+
+    def _update_metrics(self, x, y, outputs, sample_weight, local, logs):
+        batch = tf.shape(tf.nest.flatten(x)[0])[0]
+        self._loss_tracker.update_state(tf.add_n(list(local.values())), sample_weight=batch)
+        for t, v in local.items():
+            self._mtl.trackers[f"{t}_loss"].update_state(v, sample_weight=batch)
+        for name, value in logs.items():
+            if name in self._mtl.trackers:
+                self._mtl.trackers[name].update_state(value)
+        if self._compile_metrics is not None:
+            ys, ws = split_targets(y, sample_weight, self.tasks)
+            has_weights = any(w is not None for w in ws.values())
+            self._compile_metrics.update_state(ys, outputs, ws if has_weights else None)
+        return self.get_metrics_result()
+
+    # ---------------------------------------------------------- serialization
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "recipe": copy.deepcopy(self._recipe)}
+
+
+def _plain(value):
+    """Losses/metrics as JSON-able identifiers (objects serialized)."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return keras.saving.serialize_keras_object(value)

@@ -1,0 +1,188 @@
+"""What a balancer sees in one train step, and the gradient plumbing all balancers share."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import tensorflow as tf
+
+from mtlzoo.training.variable_groups import VariableGroups
+
+_ZERO = tf.UnconnectedGradients.ZERO
+
+
+class StepContext:
+    """One train step as a balancer sees it.
+
+    Per-task losses are the replica-local, sample-weighted means, already
+    multiplied by ``1 / replicas`` and by the optimizer's loss scale, so that
+    summing their gradients over replicas (what the optimizer does under a
+    ``tf.distribute`` strategy) gives the gradient of the global mean loss.
+    ``values`` are the same losses unscaled and averaged over replicas (what
+    GradNorm's loss ratios and the hybrid switch look at).
+
+    Args:
+        model: the :class:`~mtlzoo.training.MultiTaskModel`.
+        tape: the persistent ``GradientTape`` the forward pass ran under.
+        losses: ``{task: scaled scalar loss}``.
+        values: ``{task: unscaled global mean loss}``.
+        latents: ``{block: Z_i}`` from the forward pass.
+        variables: the variables to return gradients for, in order.
+        groups: the model's :class:`VariableGroups`.
+        loss_scale: the optimizer's loss scale (1 without mixed precision).
+    """
+
+    def __init__(self, model, tape, losses: Mapping, values: Mapping, latents: Mapping,
+                 variables: Sequence, groups: VariableGroups, loss_scale=1.0):
+        self.model = model
+        self.tape = tape
+        self.losses = dict(losses)
+        self.values = dict(values)
+        self.latents = dict(latents)
+        self.variables = list(variables)
+        self.groups = groups
+        self.loss_scale = tf.cast(loss_scale, tf.float32)
+        self.tasks = tuple(model.tree.tasks)
+        self._index = {id(v): i for i, v in enumerate(self.variables)}
+
+    # ----------------------------------------------------------- replicas
+    @staticmethod
+    def replicas() -> int:
+        """Replicas in sync under the current strategy (1 without one)."""
+        return tf.distribute.get_strategy().num_replicas_in_sync
+
+    @staticmethod
+    def all_reduce_sum(value):
+        """Sum ``value`` over replicas (identity outside a multi-replica context)."""
+        ctx = tf.distribute.get_replica_context()
+        if ctx is None or ctx.num_replicas_in_sync == 1:
+            return value
+        return ctx.all_reduce(tf.distribute.ReduceOp.SUM, value)
+
+    # --------------------------------------------------------- assembling
+    def empty(self) -> list:
+        """A gradient list with one ``None`` slot per variable."""
+        return [None] * len(self.variables)
+
+    def add(self, grads: list, variables: Sequence, values: Sequence, scale=None) -> None:
+        """Accumulate ``scale * values`` into the slots of ``variables``."""
+        for var, value in zip(variables, values):
+            if value is None:
+                continue
+            value = tf.convert_to_tensor(value)
+            if scale is not None:
+                value = value * tf.cast(scale, value.dtype)
+            i = self._index[id(var)]
+            grads[i] = value if grads[i] is None else grads[i] + value
+
+    def finish(self, grads: list) -> list:
+        """Zeros for variables nobody wrote to (e.g. a frozen branch)."""
+        return [tf.zeros_like(v) if g is None else g for g, v in zip(grads, self.variables)]
+
+    def weighted_sum_gradients(self, weights: Mapping[str, tf.Tensor], extra=None) -> list:
+        """Gradients of ``sum_t w_t L_t (+ extra)`` for every variable: one backward pass.
+
+        ``weights`` and ``extra`` may be callables, evaluated under the tape (so
+        gradients reach balancer variables they depend on)."""
+        with self.tape:  # re-entered: weights may depend on trainable balancer variables
+            if callable(weights):
+                weights = weights()
+            if callable(extra):
+                extra = extra()
+            total = tf.add_n([tf.cast(weights[t], tf.float32) * tf.cast(self.losses[t], tf.float32)
+                              for t in self.tasks])
+            if extra is not None:
+                total = total + extra
+        return list(self.tape.gradient(total, self.variables, unconnected_gradients=_ZERO))
+
+    # -------------------------------------------------- latent (MGDA-UB)
+    def latent_gradients(self) -> dict:
+        """Per task: ``{"latent": {block: dL_t/dZ_i}, "own": [dL_t/d theta_t]}``.
+
+        One ``tape.gradient`` call per task; it runs back only through the
+        task's own blocks down to the shared latents.
+        """
+        out = {}
+        for task in self.tasks:
+            blocks = [g[0] for g in self.groups.shared_of(task)]
+            latents = [tf.nest.flatten(self.latents[b]) for b in blocks]
+            own = list(self.groups.own[task])
+            flat = [z for zs in latents for z in zs]
+            grads = self.tape.gradient(self.losses[task], flat + own, unconnected_gradients=_ZERO)
+            per_block, k = {}, 0
+            for b, zs in zip(blocks, latents):
+                per_block[b] = grads[k:k + len(zs)]
+                k += len(zs)
+            out[task] = {"latent": per_block, "own": grads[k:]}
+        return out
+
+    def gram(self, vectors: Sequence[Sequence[tf.Tensor]], space: str = "latent") -> tf.Tensor:
+        """The T x T Gram matrix of per-task gradients (each a list of tensors), float32, over the
+        global batch and divided by the squared loss scale.
+
+        Latent gradients are per-sample, so replicas all-reduce their local Gram
+        matrices; parameter gradients are sums over samples, so replicas
+        all-reduce the gradients themselves first (DESIGN.md, Distribution).
+        """
+        rows = [tf.concat([tf.reshape(tf.cast(g, tf.float32), [-1]) for g in parts], 0) for parts in vectors]
+        matrix = tf.stack(rows)
+        if space == "parameters":
+            matrix = self.all_reduce_sum(matrix)
+        gram = tf.matmul(matrix, matrix, transpose_b=True)
+        if space == "latent":
+            gram = self.all_reduce_sum(gram)
+        return gram / tf.square(self.loss_scale)
+
+    def latent_grams(self, latent_grads: Mapping) -> dict:
+        """``{block: Gram over O(i)}`` of the latent gradients (all-reduced, eq. 4.7)."""
+        return {block: self.gram([latent_grads[t]["latent"][block] for t in tasks])
+                for block, tasks, _ in self.groups.shared}
+
+    def assemble_latent(self, latent_grads: Mapping, block_weights: Mapping, own_weights: Mapping) -> list:
+        """Block i gets ``(dZ_i/d theta_i)^T sum_t w_t^i dL_t/dZ_i``; task t's own blocks get
+        ``own_weights[t] * dL_t/d theta_t``."""
+        grads = self.empty()
+        for block, tasks, variables in self.groups.shared:
+            w = block_weights[block]
+            upstream = [tf.add_n([tf.cast(w[k], g[j].dtype) * g[j]
+                                  for k, g in enumerate(latent_grads[t]["latent"][block] for t in tasks)])
+                        for j in range(len(latent_grads[tasks[0]]["latent"][block]))]
+            latent = tf.nest.flatten(self.latents[block])
+            values = self.tape.gradient(latent, list(variables), output_gradients=upstream,
+                                        unconnected_gradients=_ZERO)
+            self.add(grads, variables, values)
+        for task in self.tasks:
+            self.add(grads, self.groups.own[task], latent_grads[task]["own"], own_weights.get(task))
+        return grads
+
+    # ---------------------------------------------------- parameters (MGDA)
+    def parameter_gradients(self) -> dict:
+        """Per task: ``{"shared": {block: [dL_t/d theta_i]}, "own": [dL_t/d theta_t]}``."""
+        out = {}
+        for task in self.tasks:
+            groups = self.groups.shared_of(task)
+            flat = [v for g in groups for v in g[2]]
+            own = list(self.groups.own[task])
+            grads = self.tape.gradient(self.losses[task], flat + own, unconnected_gradients=_ZERO)
+            per_block, k = {}, 0
+            for block, _, variables in groups:
+                per_block[block] = grads[k:k + len(variables)]
+                k += len(variables)
+            out[task] = {"shared": per_block, "own": grads[k:]}
+        return out
+
+    def parameter_grams(self, param_grads: Mapping) -> dict:
+        """``{block: Gram over O(i)}`` of the per-task parameter gradients (eq. 4.5)."""
+        return {block: self.gram([param_grads[t]["shared"][block] for t in tasks], space="parameters")
+                for block, tasks, _ in self.groups.shared}
+
+    def assemble_parameters(self, param_grads: Mapping, block_weights: Mapping, own_weights: Mapping) -> list:
+        """Block i gets ``sum_t w_t^i dL_t/d theta_i``; own blocks as in :meth:`assemble_latent`."""
+        grads = self.empty()
+        for block, tasks, variables in self.groups.shared:
+            w = block_weights[block]
+            for k, task in enumerate(tasks):
+                self.add(grads, variables, param_grads[task]["shared"][block], w[k])
+        for task in self.tasks:
+            self.add(grads, self.groups.own[task], param_grads[task]["own"], own_weights.get(task))
+        return grads
