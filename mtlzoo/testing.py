@@ -53,7 +53,7 @@ def tiny_tree(extra_tasks: Sequence[str] = ()) -> TaskTree:
 
 def tiny_tree_network(extra_tasks: Sequence[str] = (), activation: str | None = "tanh",
                       batch_norm: bool = False, widths: Mapping[str, int] | None = None,
-                      input_dim: int = TINY_INPUT_DIM, name: str = "tiny_tree"):
+                      input_dim: int = TINY_INPUT_DIM, name: str = "tiny_tree", model_class=None):
     """A :class:`mtlzoo.TreeNetwork` on :func:`tiny_tree` made of Dense blocks.
 
     Args:
@@ -64,6 +64,8 @@ def tiny_tree_network(extra_tasks: Sequence[str] = (), activation: str | None = 
         widths: output units per block (defaults: :data:`TINY_WIDTHS`).
         input_dim: features of one input sample.
         name: the model's name.
+        model_class: the network class (default :class:`~mtlzoo.TreeNetwork`;
+            tests of training pass ``mtlzoo.training.MultiTaskModel``).
     """
     import keras
 
@@ -83,7 +85,7 @@ def tiny_tree_network(extra_tasks: Sequence[str] = (), activation: str | None = 
             )
         else:
             blocks[block] = keras.layers.Dense(units, activation=act, name=block)
-    return TreeNetwork(tree, blocks, input_shape=(input_dim,), name=name)
+    return (model_class or TreeNetwork)(tree, blocks, input_shape=(input_dim,), name=name)
 
 
 def random_inputs(batch: int = 4, shape: Sequence[int] = (TINY_INPUT_DIM,), seed: int = 0) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,7 +12,7 @@ import tensorflow as tf
 
 from mtlzoo.training import balancers as balancer_registry
 from mtlzoo.training.balancer_callback import BalancerCallback
-from mtlzoo.training.step_context import StepContext
+from mtlzoo.training.step_context import StepContext, gradient
 from mtlzoo.training.task_losses import per_task, resolve_loss, split_targets, weighted_mean
 from mtlzoo.training.variable_groups import VariableGroups
 from mtlzoo.tree_network import TreeNetwork
@@ -60,17 +61,21 @@ class MultiTaskModel(TreeNetwork):
                  input_name: str = "inputs", recipe: Mapping | None = None, **kwargs):
         super().__init__(tree, blocks, input_shape=input_shape, input_dtype=input_dtype, input_name=input_name,
                          **kwargs)
-        self._recipe = copy.deepcopy(dict(recipe)) if recipe else None
+        self.recipe = recipe
         self._mtl = None
 
     @property
     def recipe(self) -> dict | None:
-        """The recommended ``compile`` arguments (a copy), or ``None``."""
-        return copy.deepcopy(self._recipe)
+        """The recommended ``compile`` arguments (a fresh copy), or ``None``."""
+        return json.loads(self._recipe_json) if self._recipe_json else None
 
     @recipe.setter
     def recipe(self, value: Mapping | None) -> None:
-        self._recipe = copy.deepcopy(dict(value)) if value else None
+        # kept as JSON text: Keras wraps dict attributes in tracked containers, which must not be deep-copied
+        try:
+            self._recipe_json = json.dumps(dict(value)) if value else ""
+        except TypeError as err:
+            raise ValueError(f"recipe must be JSON-serializable (names and config dicts): {err}") from None
 
     @property
     def balancer(self):
@@ -97,11 +102,11 @@ class MultiTaskModel(TreeNetwork):
         ``loss_weights`` left out comes from :attr:`recipe` when the model has
         one; otherwise the defaults are Adam, no metrics, ``"uniform"`` and 1.
         """
-        recipe = self._recipe or {}
-        optimizer = optimizer if optimizer is not None else copy.deepcopy(recipe.get("optimizer", "adam"))
-        loss = loss if loss is not None else copy.deepcopy(recipe.get("loss"))
-        metrics = metrics if metrics is not None else copy.deepcopy(recipe.get("metrics"))
-        balancer = balancer if balancer is not None else copy.deepcopy(recipe.get("balancer", "uniform"))
+        recipe = self.recipe or {}
+        optimizer = optimizer if optimizer is not None else recipe.get("optimizer", "adam")
+        loss = loss if loss is not None else recipe.get("loss")
+        metrics = metrics if metrics is not None else recipe.get("metrics")
+        balancer = balancer if balancer is not None else recipe.get("balancer", "uniform")
         loss_weights = loss_weights if loss_weights is not None else recipe.get("loss_weights")
         if kwargs.get("weighted_metrics") is not None:
             raise ValueError("MultiTaskModel.compile: pass metrics=...; they are weighted by the per-task "
@@ -197,7 +202,7 @@ class MultiTaskModel(TreeNetwork):
                            self.optimizer.scale_loss(tf.constant(1.0)))
         grads, logs = self._balancer.gradients(step)
         if regularization is not None:
-            extra = tape.gradient(regularization, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            extra = gradient(tape, regularization, variables)
             grads = [g + e for g, e in zip(grads, extra)]
         del tape
         self.optimizer.apply_gradients(zip(grads, variables))
@@ -227,7 +232,7 @@ class MultiTaskModel(TreeNetwork):
 
     # ---------------------------------------------------------- serialization
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "recipe": copy.deepcopy(self._recipe)}
+        return {**super().get_config(), "recipe": self.recipe}
 
 
 def _plain(value):

@@ -8,7 +8,18 @@ import tensorflow as tf
 
 from mtlzoo.training.variable_groups import VariableGroups
 
-_ZERO = tf.UnconnectedGradients.ZERO
+
+
+def gradient(tape, target, sources, output_gradients=None) -> list:
+    """``tape.gradient`` with zeros for unconnected sources.
+
+    (``unconnected_gradients=ZERO`` fails on Keras variables, whose ``dtype`` is
+    a string, so the zeros are filled in here.)
+    """
+    sources = list(sources)
+    grads = tape.gradient(target, sources, output_gradients=output_gradients)
+    return [tf.zeros(tf.shape(s), tf.as_dtype(s.dtype)) if g is None else tf.convert_to_tensor(g)
+            for g, s in zip(grads, sources)]
 
 
 class StepContext:
@@ -93,7 +104,7 @@ class StepContext:
                               for t in self.tasks])
             if extra is not None:
                 total = total + extra
-        return list(self.tape.gradient(total, self.variables, unconnected_gradients=_ZERO))
+        return gradient(self.tape, total, self.variables)
 
     # -------------------------------------------------- latent (MGDA-UB)
     def latent_gradients(self) -> dict:
@@ -108,7 +119,7 @@ class StepContext:
             latents = [tf.nest.flatten(self.latents[b]) for b in blocks]
             own = list(self.groups.own[task])
             flat = [z for zs in latents for z in zs]
-            grads = self.tape.gradient(self.losses[task], flat + own, unconnected_gradients=_ZERO)
+            grads = gradient(self.tape, self.losses[task], flat + own)
             per_block, k = {}, 0
             for b, zs in zip(blocks, latents):
                 per_block[b] = grads[k:k + len(zs)]
@@ -148,8 +159,7 @@ class StepContext:
                                   for k, g in enumerate(latent_grads[t]["latent"][block] for t in tasks)])
                         for j in range(len(latent_grads[tasks[0]]["latent"][block]))]
             latent = tf.nest.flatten(self.latents[block])
-            values = self.tape.gradient(latent, list(variables), output_gradients=upstream,
-                                        unconnected_gradients=_ZERO)
+            values = gradient(self.tape, latent, variables, output_gradients=upstream)
             self.add(grads, variables, values)
         for task in self.tasks:
             self.add(grads, self.groups.own[task], latent_grads[task]["own"], own_weights.get(task))
@@ -163,7 +173,7 @@ class StepContext:
             groups = self.groups.shared_of(task)
             flat = [v for g in groups for v in g[2]]
             own = list(self.groups.own[task])
-            grads = self.tape.gradient(self.losses[task], flat + own, unconnected_gradients=_ZERO)
+            grads = gradient(self.tape, self.losses[task], flat + own)
             per_block, k = {}, 0
             for block, _, variables in groups:
                 per_block[block] = grads[k:k + len(variables)]

@@ -12,8 +12,10 @@ def main() -> None:
 
 
 def _register_commands() -> None:
+    from mtlzoo.cli.train import train
     from mtlzoo.cli.zoo import zoo
 
+    main.add_command(train)
     main.add_command(zoo)
 
 

@@ -31,10 +31,11 @@ class Balancer(keras.layers.Layer):
     """
 
     latent = False
+    registry_name: str | None = None
 
     def __init__(self, name: str | None = None, **kwargs: Any):
         kwargs.pop("dtype", None)
-        super().__init__(name=name, dtype="float32", **kwargs)
+        super().__init__(name=name or self.registry_name, dtype="float32", **kwargs)
         self.tasks: tuple[str, ...] = ()
         self.tree = None
 

@@ -8,6 +8,7 @@ import keras
 import tensorflow as tf
 
 from mtlzoo.training.balancers.balancer import Balancer
+from mtlzoo.training.step_context import gradient
 
 SPACES = ("latent", "weights")
 
@@ -22,7 +23,10 @@ class GradNorm(Balancer):
     r_t = L~_t / mean L~ with L~_t = L_t / L_t(0). The weights take one gradient
     step on L_grad = sum_t |G_t - G_bar r_t^alpha|_1 with the targets held
     constant, are clipped at ``min_weight`` and renormalized to sum to T. The
-    network's step uses the weights from before the update (Alg. 1).
+    network's step uses the weights from before the update (Alg. 1). L_grad is
+    divided by the block's mean unweighted gradient norm, so ``learning_rate``
+    is in units of weight whatever the losses' scale (the paper lets Adam's
+    normalized steps do this).
 
     Args:
         alpha: the restoring force (seed 003 eq. 1).
@@ -36,6 +40,8 @@ class GradNorm(Balancer):
         >>> balancers.get("gradnorm", alpha=0.5).space
         'latent'
     """
+
+    registry_name = "gradnorm"
 
     def __init__(self, alpha: float = 1.5, learning_rate: float = 0.025, space: str = "latent",
                  min_weight: float = 1e-3, **kwargs: Any):
@@ -77,7 +83,8 @@ class GradNorm(Balancer):
                 r = tf.gather(ratio, idx)
                 r = r / tf.maximum(tf.reduce_mean(r), 1e-12)
                 target = tf.stop_gradient(tf.reduce_mean(g) * tf.pow(r, self.alpha))
-                terms.append(tf.reduce_sum(tf.abs(g - target)))
+                scale = tf.maximum(tf.reduce_mean(norms[block]), 1e-12)  # scale-free step size
+                terms.append(tf.reduce_sum(tf.abs(g - target)) / tf.stop_gradient(scale))
             l_grad = tf.add_n(terms) if terms else tf.constant(0.0)
         grad = tf.convert_to_tensor(tape.gradient(l_grad, c, unconnected_gradients=tf.UnconnectedGradients.ZERO))
         new = tf.maximum(c - self.learning_rate * grad, self.min_weight)
@@ -119,8 +126,7 @@ class GradNorm(Balancer):
         norms = {}
         for block, tasks, variables in step.groups.shared:
             w = self.last_weights(variables)
-            per_task = [step.tape.gradient(step.losses[t], w, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-                        for t in tasks]
+            per_task = [gradient(step.tape, step.losses[t], w) for t in tasks]
             gram = step.gram(per_task, space="parameters")
             norms[block] = tf.sqrt(tf.maximum(tf.linalg.diag_part(gram), 0.0))
         return norms

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from mtlzoo.training.balancers.balancer import Balancer
@@ -26,7 +27,8 @@ class Hybrid(Balancer):
 
     Args:
         epsilon: the smallest epoch-over-epoch drop of every task's mean
-            training loss that keeps the GradNorm phase going.
+            training loss that keeps the GradNorm phase going (a negative value
+            never switches).
         alpha, learning_rate: :class:`GradNorm` settings.
         normalization, solver, tolerance: :class:`MGDAUB` settings.
         **kwargs: ``Balancer`` arguments.
@@ -37,13 +39,15 @@ class Hybrid(Balancer):
         0.01
     """
 
+    registry_name = "hybrid"
+
     latent = True
 
     def __init__(self, epsilon: float = 1e-3, alpha: float = 1.5, learning_rate: float = 0.025,
                  normalization: str = "loss+", solver: str = "auto", tolerance: float = 0.05, **kwargs: Any):
         super().__init__(**kwargs)
-        if not epsilon >= 0:
-            raise ValueError(f"hybrid: epsilon must be >= 0, got {epsilon!r}.")
+        if not np.isfinite(epsilon):
+            raise ValueError(f"hybrid: epsilon must be a finite number, got {epsilon!r}.")
         self.epsilon = float(epsilon)
         self.gradnorm = GradNorm(alpha=alpha, learning_rate=learning_rate, space="latent", name="gradnorm")
         self.mgda_ub = MGDAUB(normalization=normalization, solver=solver, tolerance=tolerance, name="mgda_ub")

@@ -21,6 +21,8 @@ class MGDA(MinNormBalancer):
         >>> model.compile(optimizer="sgd", loss=..., balancer="mgda")   # doctest: +SKIP
     """
 
+    registry_name = "mgda"
+
     def gradients(self, step):
         param_grads = step.parameter_gradients()
         alphas, stationary = self.solve_blocks(step, step.parameter_grams(param_grads))

@@ -23,6 +23,8 @@ class MGDAUB(MinNormBalancer):
         >>> model.compile(optimizer="sgd", loss=..., balancer="mgda_ub")   # doctest: +SKIP
     """
 
+    registry_name = "mgda_ub"
+
     latent = True
 
     def gradients(self, step):

@@ -52,6 +52,8 @@ class PCGrad(Balancer):
         'parameters'
     """
 
+    registry_name = "pcgrad"
+
     def __init__(self, space: str = "parameters", seed: int = 0, **kwargs: Any):
         super().__init__(**kwargs)
         if space not in SPACES:

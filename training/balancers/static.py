@@ -24,6 +24,8 @@ class Static(Balancer):
         {'left': 2.0}
     """
 
+    registry_name = "static"
+
     def __init__(self, weights: Mapping[str, float] | Sequence[float] | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         if isinstance(weights, Mapping):

@@ -28,6 +28,8 @@ class Uncertainty(Balancer):
         0.0
     """
 
+    registry_name = "uncertainty"
+
     def __init__(self, initial_log_variance: float = 0.0, **kwargs: Any):
         super().__init__(**kwargs)
         self.initial_log_variance = float(initial_log_variance)

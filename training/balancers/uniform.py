@@ -15,5 +15,7 @@ class Uniform(Balancer):
         >>> model.compile(optimizer="sgd", loss="mse", balancer="uniform")   # doctest: +SKIP
     """
 
+    registry_name = "uniform"
+
     def gradients(self, step):
         return step.weighted_sum_gradients({t: 1.0 for t in step.tasks}), {}
