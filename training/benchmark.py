@@ -2,16 +2,21 @@
 
 Every balancer trains its own copy of the model (same seed, same weights) on
 the same synthetic batch, compiled with plain SGD and the model's recipe loss
-(no metrics, so only the loss, the balancer and the update are timed). After
-``warmup`` untimed steps (the first one traces the step), each step is timed
-on its own and the median is reported. The timed steps are spread over
-``rounds`` rounds that visit the balancers in turn, so a burst of load from
-another process hits every balancer alike.
+(no metrics, so only the loss, the balancer and the update are timed).
+After warm-up, each step is timed on its own and the median is reported.
+The timed steps are spread over ``rounds`` rounds that visit the balancers
+in turn; a balancer's ratio to ``uniform`` is the median over rounds of the
+ratio of the two medians in that round (:func:`paired_ratio`), so load from
+other processes that comes and goes between rounds cancels out.
 
 Exact MGDA and parameter-space PCGrad (:data:`SLOW_BALANCERS`) take one full
 backward pass per task: with 40 tasks a step costs about 40 plain steps, so
 they time ``slow_steps`` steps (default: as many as ``steps``; the presets use
 fewer).
+
+Each balancer's step is traced by one untimed ``train_on_batch`` call; then,
+once every balancer is traced (the first call of a step after another one
+was traced runs slow), each runs ``warmup`` untimed steps.
 
 >>> from mtlzoo.training.benchmark import run_benchmark
 >>> result = run_benchmark("multimnist_lenet", ["mgda_ub"], batch_size=8, steps=2, warmup=1,
@@ -34,13 +39,15 @@ import numpy as np
 SLOW_BALANCERS = ("mgda", "pcgrad")
 #: What ``mtlzoo bench --preset lenet`` compares.
 ALL_BALANCERS = ("uniform", "uncertainty", "gradnorm", "mgda_ub", "mgda", "hybrid", "pcgrad")
+#: Tracing calls longer than this (seconds) get a progress line before each of their timing runs.
+SLOW_SECONDS = 10.0
 #: Named settings: the model, its builder options, the batch and the step counts.
 PRESETS: dict[str, dict[str, Any]] = {
     "lenet": {"model": "multimnist_lenet", "model_options": {}, "batch_size": 256, "balancers": ALL_BALANCERS,
-              "steps": 60, "slow_steps": 60, "warmup": 5, "rounds": 3},
+              "steps": 60, "slow_steps": 60, "warmup": 5, "rounds": 20},
     "resnet18": {"model": "resnet18_multihead", "model_options": {"dataset": "celeba"}, "batch_size": 64,
-                 "balancers": ("uniform", "mgda_ub", "mgda"), "steps": 6, "slow_steps": 2, "warmup": 1,
-                 "rounds": 2},
+                 "balancers": ("uniform", "mgda_ub", "mgda"), "steps": 8, "slow_steps": 2, "warmup": 1,
+                 "rounds": 4},
 }
 #: Settings for ``--model`` without ``--preset``.
 GENERIC = {"model_options": {}, "batch_size": 64, "balancers": ("uniform", "mgda_ub"), "steps": 20,
@@ -173,51 +180,57 @@ def run_benchmark(model: str = "multimnist_lenet", balancers: Sequence[str] = ("
         balancers: balancer names; ``uniform`` is added first when missing (the baseline).
         batch_size: samples per step (one synthetic batch, reused).
         steps: timed steps per balancer.
-        warmup: untimed steps before timing (>= 1: the first traces the step).
+        warmup: untimed steps per balancer before timing, after every balancer's step
+            was traced (by one untimed ``train_on_batch`` call each).
         slow_steps: timed steps of :data:`SLOW_BALANCERS` (default ``steps``).
         rounds: rounds the timed steps are spread over, visiting the balancers in turn.
         model_options: zoo builder options, e.g. ``{"dataset": "celeba"}`` or ``{"width": 2}``.
         seed: seeds the weights (the same for every balancer) and the batch.
-        progress: called with one line of text per phase (build, round).
+        progress: called with one line of text per phase (build, warm-up, round), and
+            before each balancer's steps in a round when its tracing call took over
+            :data:`SLOW_SECONDS`.
 
     Returns:
         A JSON-ready dict: ``model``, ``model_options``, ``tasks`` (T), ``input_shape``,
         ``batch_size``, ``warmup``, ``rounds``, ``results`` (per balancer: ``balancer``,
-        ``steps``, ``median_ms``, ``ratio`` to uniform, ``first_step_s`` (the tracing step),
-        ``times_ms``) and ``ratios`` (``"<b>/uniform"`` for every b, plus ``"mgda/mgda_ub"``
-        when both ran).
+        ``steps``, ``median_ms`` (over all its timed steps), ``ratio`` to uniform (the
+        :func:`paired_ratio` of the rounds), ``ratio_of_medians``, ``first_step_s`` (the
+        tracing call), ``times_ms``) and ``ratios`` (``"<b>/uniform"`` for every b, plus
+        ``"mgda/mgda_ub"`` when both ran, all paired by round).
     """
-    for label, value, low in (("batch_size", batch_size, 1), ("steps", steps, 1), ("warmup", warmup, 1),
+    for label, value, low in (("batch_size", batch_size, 1), ("steps", steps, 1), ("warmup", warmup, 0),
                               ("rounds", rounds, 1), ("slow_steps", steps if slow_steps is None else slow_steps, 1)):
-        if not isinstance(value, (int, np.integer)) or value < low:
-            raise ValueError(f"benchmark: {label} must be an integer >= {low}, got {value!r}"
-                             + (" (the first warm-up step traces the train step)." if label == "warmup" else "."))
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise ValueError(f"benchmark: {label} must be an integer >= {low}, got {value!r}.")
     names = list(dict.fromkeys(["uniform", *balancers]))
     check_names(model, names)
     say = progress or (lambda message: None)
     slow_steps = steps if slow_steps is None else slow_steps
-    runs = {}
+    runs, batch = {}, None
     for name in names:
-        say(f"{name}: building {model} and warming up ({warmup} step{'s' * (warmup > 1)}, the first traces)")
+        say(f"{name}: building {model} and tracing its train step")
         net = build_compiled(model, name, model_options, seed)
         if runs:
             _copy_blocks(runs["uniform"]["net"], net)
-        x, y = synthetic_batch(net, batch_size, recipe_loss(model), seed)
+        batch = batch or synthetic_batch(net, batch_size, recipe_loss(model), seed)
         start = time.perf_counter()
-        net.train_on_batch(x, y)  # builds the optimizer and traces the step
-        first = time.perf_counter() - start
-        net.make_train_function()
-        step = _step_fn(net, x, y)
-        time_steps(step, warmup - 1)
-        runs[name] = {"net": net, "step": step, "first": first, "times": [],
-                      "plan": split_steps(slow_steps if name in SLOW_BALANCERS else steps, rounds)}
+        net.train_on_batch(*batch)  # builds the optimizer and traces the step
+        plan = split_steps(slow_steps if name in SLOW_BALANCERS else steps, rounds)
+        runs[name] = {"net": net, "step": _step_fn(net, *batch), "first": time.perf_counter() - start,
+                      "times": [], "rounds": [], "plan": plan}
+    if warmup:
+        say(f"warming up: {warmup} step{'s' * (warmup > 1)} per balancer")
+    for run in runs.values():  # after all tracing: the first call after another trace runs slow
+        time_steps(run["step"], warmup)
     for r in range(rounds):
         for name, run in runs.items():
             count = run["plan"][r]
-            if count:
-                run["times"] += time_steps(run["step"], count)
-                say(f"round {r + 1}/{rounds} {name}: {count} step{'s' * (count > 1)}, "
-                    f"median so far {1000 * float(np.median(run['times'])):.1f} ms")
+            if count and run["first"] > SLOW_SECONDS:
+                say(f"round {r + 1}/{rounds}: timing {count} step{'s' * (count > 1)} of {name}")
+            run["rounds"].append(time_steps(run["step"], count))
+            run["times"] += run["rounds"][-1]
+        say(f"round {r + 1}/{rounds} done; median ms so far: "
+            + ", ".join(f"{name} {1000 * float(np.median(run['times'])):.1f}" for name, run in runs.items()))
     net = runs["uniform"]["net"]
     return _summary(model, model_options, net, batch_size, warmup, rounds, runs)
 
@@ -238,19 +251,35 @@ def _step_fn(net, x, y) -> Callable[[], float]:
     return step
 
 
+def paired_ratio(times: Sequence[Sequence[float]], baseline: Sequence[Sequence[float]]) -> float:
+    """Median over rounds of ``median(times[r]) / median(baseline[r])``, over the rounds where both ran.
+
+    Pairs steps timed close together, so load that comes and goes between
+    rounds cancels out.
+
+    >>> paired_ratio([[2.0, 2.2], [4.0], []], [[1.0], [2.0], [9.0]])
+    2.05
+    """
+    pairs = [float(np.median(a)) / float(np.median(b)) for a, b in zip(times, baseline) if len(a) and len(b)]
+    if not pairs:
+        raise ValueError("paired_ratio: no round has steps of both balancers.")
+    return float(np.median(pairs))
+
+
 def _summary(model, model_options, net, batch_size, warmup, rounds, runs) -> dict:
     medians = {name: float(np.median(run["times"])) for name, run in runs.items()}
-    base = medians["uniform"]
+    base = runs["uniform"]["rounds"]
     results = [{"balancer": name, "steps": len(run["times"]), "median_ms": 1000 * medians[name],
-                "ratio": medians[name] / base, "first_step_s": run["first"],
-                "times_ms": [1000 * t for t in run["times"]]} for name, run in runs.items()]
-    ratios = {f"{name}/uniform": medians[name] / base for name in runs if name != "uniform"}
-    if "mgda" in medians and "mgda_ub" in medians:
-        ratios["mgda/mgda_ub"] = medians["mgda"] / medians["mgda_ub"]
+                "ratio": paired_ratio(run["rounds"], base), "ratio_of_medians": medians[name] / medians["uniform"],
+                "first_step_s": run["first"], "times_ms": [1000 * t for t in run["times"]]}
+               for name, run in runs.items()]
+    ratios = {f"{row['balancer']}/uniform": row["ratio"] for row in results if row["balancer"] != "uniform"}
+    if "mgda" in runs and "mgda_ub" in runs:
+        ratios["mgda/mgda_ub"] = paired_ratio(runs["mgda"]["rounds"], runs["mgda_ub"]["rounds"])
     return {"model": model, "model_options": dict(model_options or {}), "tasks": len(net.tasks),
             "input_shape": list(net.inputs[0].shape[1:]), "batch_size": batch_size, "warmup": warmup,
             "rounds": rounds, "results": results, "ratios": ratios}
 
 
 __all__ = ["ALL_BALANCERS", "GENERIC", "PRESETS", "SLOW_BALANCERS", "build_compiled", "check_names",
-           "recipe_loss", "run_benchmark", "split_steps", "synthetic_batch", "time_steps"]
+           "paired_ratio", "recipe_loss", "run_benchmark", "split_steps", "synthetic_batch", "time_steps"]

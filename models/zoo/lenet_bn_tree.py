@@ -9,7 +9,7 @@ from mtlzoo.models.backbones.lenet import conv_bn_block
 from mtlzoo.models.zoo_entry import ZooEntry
 
 
-def build(tasks: Sequence[str] = ("mnist", "fashion", "kmnist"), width: int = 10, num_classes: int = 10,
+def build(tasks: Sequence[str] = ("mnist", "fashion_mnist", "kmnist"), width: int = 10, num_classes: int = 10,
           input_shape: Sequence[int] = (28, 28, 1), name: str = "lenet_bn_tree"):
     """input -> conv1 (conv w@5x5, BN, ReLU, pool) -> conv2 (conv 2w@5x5, BN, ReLU, pool) -> FC per task.
 
@@ -49,7 +49,7 @@ ENTRY = register(ZooEntry(
     builder=build,
     description="Truncated LeNet with batch norm, fully shared; start of the split search.",
     seed="000 §4.5, §5.4",
-    defaults={"tasks": ("mnist", "fashion", "kmnist"), "width": 10, "num_classes": 10,
+    defaults={"tasks": ("mnist", "fashion_mnist", "kmnist"), "width": 10, "num_classes": 10,
               "input_shape": (28, 28, 1), "name": "lenet_bn_tree"},
     recipe={"optimizer": {"class_name": "SGD", "config": {"learning_rate": 1e-3, "momentum": 0.9,
                                                           "nesterov": True}},

@@ -105,6 +105,8 @@ ENTRY = register(ZooEntry(
     recipe={"optimizer": {"class_name": "Adam", "config": {"learning_rate": 1e-4}},
             "loss": {"semantic": "sparse_categorical_crossentropy_from_logits", "instance": "mae",
                      "disparity": "mae"},
-            "metrics": {"semantic": ["mean_iou"], "instance": ["mae"], "disparity": ["mae"]},
+            "metrics": {"semantic": [{"class_name": "MeanIoU",
+                                      "config": {"num_classes": 19, "sparse_y_pred": False}}],
+                        "instance": ["mae"], "disparity": ["mae"]},
             "balancer": "mgda_ub", "data": "cityscapes"},
 ))

@@ -106,14 +106,19 @@ class RunFolder:
         """Write ``config.json`` atomically."""
         self.write_json(self.config_path, config)
 
-    def conflicts(self, options: Mapping[str, Any], ignore: Iterable[str] = MUTABLE_OPTIONS) -> dict:
-        """``{option: (saved, given)}`` for every option that differs from the saved config's ``options``.
+    def conflicts(self, options: Mapping[str, Any], ignore: Iterable[str] = MUTABLE_OPTIONS,
+                  section: tuple[str, ...] = ("options",)) -> dict:
+        """``{option: (saved, given)}`` for every option that differs from the saved config.
 
         Args:
             options: the resolved options of this invocation.
             ignore: options allowed to change (default :attr:`MUTABLE_OPTIONS`).
+            section: where the saved values are in ``config.json`` (default its
+                ``options``; e.g. ``("optimizer", "config")``).
         """
-        saved = (self.read_config() or {}).get("options")
+        saved = self.read_config()
+        for key in section:
+            saved = saved.get(key) if isinstance(saved, Mapping) else None
         if saved is None:
             return {}
         skip = set(ignore)
@@ -235,7 +240,7 @@ class _AtomicPath:
 
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
-        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=0.0)
+        return math.isclose(float(a), float(b), rel_tol=1e-6, abs_tol=0.0)  # float32 round-off
     return _jsonable(a) == _jsonable(b)
 
 

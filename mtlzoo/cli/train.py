@@ -54,23 +54,11 @@ def train(model_name, data_name, balancer, epochs, batch_size, optimizer, lr, se
     """
     import mtlzoo
     from mtlzoo.testing import seed_everything
-    from mtlzoo.training import balancers
 
-    _check_name("data", data_name, mtlzoo.data.names())
-    _check_name("model", model_name, mtlzoo.models.names())
-    entry = mtlzoo.models.entry(model_name)
-    recipe = dict(entry.recipe or {})
-    balancer = balancer or recipe.get("balancer", "uniform")
-    _check_name("balancer", balancer, balancers.names())
-    info = mtlzoo.data.info(data_name)
-    batch_size = batch_size or recipe.get("batch_size") or info.batch_size
-    opt = _optimizer(optimizer, lr, recipe)
-    options = {"model": model_name, "data": data_name, "balancer": balancer, "epochs": epochs,
-               "batch_size": int(batch_size), "optimizer": type(opt).__name__.lower(),
-               "lr": _learning_rate(opt), "seed": seed,
-               "run_dir": run_dir or f"runs/{model_name}-{data_name}-{balancer}-seed{seed}", "data_dir": data_dir}
+    entry, info, opt, options = _resolve(model_name, data_name, balancer, epochs, batch_size, optimizer, lr,
+                                         seed, run_dir, data_dir)
     run = RunFolder(options["run_dir"])
-    _check_same_options(run, options)
+    _check_same_options(run, options, opt)
     finished = run.finished_epochs()
     if finished is not None and finished >= epochs:
         click.echo(f"Run {run.path} is finished ({finished} epochs; results in {run.evaluation_path}). "
@@ -84,28 +72,56 @@ def train(model_name, data_name, balancer, epochs, batch_size, optimizer, lr, se
     except ValueError as e:
         raise click.ClickException(f"--model {model_name} cannot train on --data {data_name}: {e}") from None
     try:
-        train_ds = mtlzoo.data.get(data_name, split="train", batch_size=batch_size, data_dir=data_dir, seed=seed)
-        test_ds = mtlzoo.data.get(data_name, split="test", batch_size=batch_size, data_dir=data_dir, seed=seed)
+        splits = {split: mtlzoo.data.get(data_name, split=split, batch_size=options["batch_size"],
+                                         data_dir=data_dir, seed=seed) for split in ("train", "test")}
     except (mtlzoo.data.DataNotFoundError, ValueError) as e:
         raise click.ClickException(f"--data {data_name}: {e}") from None
-    model.compile(optimizer=opt, balancer=balancer)
-    _write_config(run, options, opt, recipe, entry, info)
+    model.compile(optimizer=opt, balancer=options["balancer"])
+    _write_config(run, options, opt, entry, info)
+    _fit(run, model, splits["train"], options)
+    _finish(run, model, splits["test"], options)
 
-    done = run.epochs_done()
+
+def _resolve(model_name, data_name, balancer, epochs, batch_size, optimizer, lr, seed, run_dir, data_dir):
+    """Check the names and fill in the defaults: ``(zoo entry, dataset info, optimizer, options)``."""
+    import mtlzoo
+    from mtlzoo.training import balancers
+
+    _check_name("data", data_name, mtlzoo.data.names())
+    _check_name("model", model_name, mtlzoo.models.names())
+    entry = mtlzoo.models.entry(model_name)
+    recipe = entry.recipe or {}
+    balancer = balancer or recipe.get("balancer", "uniform")
+    _check_name("balancer", balancer, balancers.names())
+    info = mtlzoo.data.info(data_name)
+    opt = _optimizer(optimizer, lr, recipe)
+    options = {"model": model_name, "data": data_name, "balancer": balancer, "epochs": epochs,
+               "batch_size": int(batch_size or recipe.get("batch_size") or info.batch_size),
+               "optimizer": type(opt).__name__.lower(), "lr": _optimizer_config(opt)["config"]["learning_rate"],
+               "seed": seed, "run_dir": run_dir or f"runs/{model_name}-{data_name}-{balancer}-seed{seed}",
+               "data_dir": data_dir}
+    return entry, info, opt, options
+
+
+def _fit(run: RunFolder, model, train_ds, options) -> None:
+    """``model.fit`` with the run folder's callbacks, resuming from ``backup/`` when it holds a state."""
+    epochs, done = options["epochs"], run.epochs_done()
     run.trim_history(done)
-    what = (f"{model_name} on {data_name} with {balancer} ({type(opt).__name__} lr {options['lr']}, "
-            f"batch {batch_size}, seed {seed})")
-    if done:
-        click.echo(f"Resuming {what} in {run.path} at epoch {min(done, epochs)}/{epochs}.")
+    what = (f"{options['model']} on {options['data']} with {options['balancer']} ({type(model.optimizer).__name__} "
+            f"lr {options['lr']}, batch {options['batch_size']}, seed {options['seed']})")
+    if done >= epochs:
+        click.echo(f"{what}: {done} epochs already trained in {run.path}; saving and evaluating the final model.")
+    elif done:
+        click.echo(f"Resuming {what} in {run.path} after epoch {done}/{epochs}.")
     else:
         click.echo(f"Training {what} for {epochs} epochs into {run.path}.")
     try:
         model.fit(train_ds, epochs=epochs, callbacks=_callbacks(run), verbose=1 if sys.stdout.isatty() else 2,
-                  shuffle=False)
+                  shuffle=False)  # the dataset shuffles itself
     except KeyboardInterrupt:
-        raise click.ClickException(f"Interrupted after epoch {run.epochs_done()}; rerun the same command to "
-                                   "resume.") from None
-    _finish(run, model, test_ds, options)
+        click.echo(f"\nInterrupted after epoch {run.epochs_done()}/{epochs}; rerun the same command to resume.",
+                   err=True)
+        raise SystemExit(130) from None
 
 
 def _check_name(kind: str, name: str, known) -> None:
@@ -159,11 +175,6 @@ def _optimizer_names() -> list[str]:
     return sorted(names)
 
 
-def _learning_rate(opt):
-    """The learning rate (a float, or a schedule's config)."""
-    return _optimizer_config(opt)["config"]["learning_rate"]
-
-
 def _build_model(entry, data_name):
     """The zoo model; entries with a ``dataset`` option (resnet18_multihead) are built for ``data_name``."""
     if "dataset" in entry.defaults:
@@ -174,20 +185,24 @@ def _build_model(entry, data_name):
     return entry.build()
 
 
-def _check_same_options(run: RunFolder, options: dict) -> None:
+def _check_same_options(run: RunFolder, options: dict, opt) -> None:
+    """Stop if the run folder was made with other options (or another configuration of the same optimizer)."""
     try:
-        differ = run.conflicts(options)
+        differ = {f"--{k.replace('_', '-')}": v for k, v in run.conflicts(options).items()}
+        if not differ:  # same optimizer name and lr: its other settings (momentum, ...) must agree too
+            config = _optimizer_config(opt)["config"]
+            differ = {f"--optimizer {options['optimizer']} with {k}": v for k, v in
+                      run.conflicts(config, ignore=("name",), section=("optimizer", "config")).items()}
     except ValueError as e:
         raise click.ClickException(str(e)) from None
     if differ:
-        listed = "; ".join(f"--{k.replace('_', '-')} {saved!r} (saved) vs {now!r} (now)"
-                           for k, (saved, now) in differ.items())
+        listed = "; ".join(f"{k} {saved!r} (saved) vs {now!r} (now)" for k, (saved, now) in differ.items())
         raise click.ClickException(
             f"Run folder {run.path} was made with different options: {listed}. Rerun with the saved options "
             f"(see {run.config_path}) to resume it, or pass a new --run-dir for a new run.")
 
 
-def _write_config(run: RunFolder, options, opt, recipe, entry, info) -> None:
+def _write_config(run: RunFolder, options, opt, entry, info) -> None:
     import keras
     import numpy as np
     import tensorflow as tf
@@ -200,7 +215,7 @@ def _write_config(run: RunFolder, options, opt, recipe, entry, info) -> None:
         "command": "mtlzoo train",
         "options": options,
         "optimizer": _optimizer_config(opt),
-        "recipe": recipe,
+        "recipe": entry.recipe,
         "model": {"name": entry.name, "description": entry.description, "seed": entry.seed},
         "dataset": info.to_dict(),
         "versions": {"mtlzoo": mtlzoo.__version__, "tensorflow": tf.__version__, "keras": keras.__version__,

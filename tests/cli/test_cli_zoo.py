@@ -31,7 +31,7 @@ def test_zoo_json_matches_the_built_model():
 def test_zoo_table_and_unknown_name():
     result = CliRunner().invoke(main, ["zoo", "lenet_bn_tree"])
     assert result.exit_code == 0
-    assert "lenet_bn_tree" in result.output and "mnist, fashion, kmnist" in result.output
+    assert "lenet_bn_tree" in result.output and "mnist, fashion_mnist, kmnist" in result.output
     bad = CliRunner().invoke(main, ["zoo", "no_such_model"])
     assert bad.exit_code != 0
     assert "no_such_model" in bad.output and "multimnist_lenet" in bad.output

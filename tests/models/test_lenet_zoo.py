@@ -56,7 +56,7 @@ def test_lenet_bn_tree_parameter_count_by_hand():
     assert (conv1, conv2, head) == (300, 5100, 3210)
     model = mtlzoo.models.get("lenet_bn_tree", width=10)
     assert model.count_params() == conv1 + conv2 + 3 * head == 15030
-    assert model.tasks == ("mnist", "fashion", "kmnist")
+    assert model.tasks == ("mnist", "fashion_mnist", "kmnist")
     assert model.tree.root == "input" and model.tree.shared_blocks == ("input", "conv1", "conv2")
     assert all(len(model.tree.path(t)) == 4 for t in model.tasks)
 
@@ -117,11 +117,11 @@ def test_lenet_bn_tree_split_after_training_mode_calls():
     for _ in range(2):
         model(x, training=True)
     reference = to_numpy(model(x, training=False))
-    wider = mtlzoo.split(model, "conv2", [["head_mnist"], ["head_fashion", "head_kmnist"]])
+    wider = mtlzoo.split(model, "conv2", [["head_mnist"], ["head_fashion_mnist", "head_kmnist"]])
     assert_outputs_close(wider(x, training=False), reference, atol=1e-5)
     conv2 = sum(int(np.prod(v.shape)) for v in model.block_layer("conv2").weights)
     assert wider.count_params() - model.count_params() == conv2
     deeper = mtlzoo.split(wider, "conv1", [["conv2_1"], ["conv2_2"]])
     assert_outputs_close(deeper(x, training=False), reference, atol=1e-5)
     assert deeper.tree.shared_blocks == ("input", "conv1_2", "conv2_2")
-    assert deeper.tree.path("fashion") == ("input", "conv1_2", "conv2_2", "head_fashion")
+    assert deeper.tree.path("fashion_mnist") == ("input", "conv1_2", "conv2_2", "head_fashion_mnist")

@@ -81,6 +81,34 @@ def test_matches_brute_force_qp_on_200_random_grams(solver, compiled, problems):
     assert worst < 1e-4
 
 
+def scipy_qp_min(gram: np.ndarray) -> float:
+    """min a^T G a on the simplex with SciPy's SLSQP from several starts (a second, independent reference)."""
+    from scipy.optimize import minimize
+
+    size = len(gram)
+    starts = [np.full(size, 1.0 / size)] + [np.eye(size)[i] for i in np.argsort(np.diag(gram))[:2]]
+    best = np.inf
+    for start in starts:
+        result = minimize(lambda a: a @ gram @ a, start, jac=lambda a: 2 * gram @ a, method="SLSQP",
+                          bounds=[(0.0, 1.0)] * size,
+                          constraints=[{"type": "eq", "fun": lambda a: a.sum() - 1.0, "jac": lambda a: np.ones(size)}],
+                          options={"ftol": 1e-16, "maxiter": 2000})
+        alpha = np.clip(result.x, 0, None)
+        alpha /= alpha.sum()
+        best = min(best, alpha @ gram @ alpha)
+    return best
+
+
+@pytest.mark.parametrize("solver", ITERATIVE + ("auto",))
+def test_within_1e5_of_a_scipy_qp_solution_on_200_random_grams(solver, compiled):
+    """Issue acceptance: objective within 1e-5 (relative) of SciPy's QP optimum, T = 2..10."""
+    for gram in random_grams(200, seed=7):
+        alpha = compiled(gram, solver).astype(np.float64)
+        assert_on_simplex(alpha)
+        value, reference = alpha @ gram @ alpha, scipy_qp_min(gram)
+        assert value <= reference * (1 + 1e-5) + 1e-6 * np.max(np.diag(gram)), (solver, len(gram), value, reference)
+
+
 def test_analytic_equals_frank_wolfe_for_two_tasks(compiled):
     for gram in random_grams(200, seed=1):
         sub = gram[:2, :2]

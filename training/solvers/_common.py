@@ -72,14 +72,16 @@ def project_simplex(v: tf.Tensor, valid: tf.Tensor) -> tf.Tensor:
 
 def _kkt_solution(gram: tf.Tensor, support: tf.Tensor) -> tf.Tensor:
     """Minimizer of alpha^T G alpha on the affine hull {sum alpha = 1, alpha_t = 0 off ``support``}."""
+    # float64 for this small T x T solve: rank-deficient Gram matrices make the KKT system
+    # singular, and float32's pseudo-inverse then misses the face's minimizer.
     size = tf.shape(gram)[0]
     both = tf.logical_and(support[:, None], support[None, :])
-    block = tf.where(both, 2.0 * gram, tf.eye(size, dtype=tf.float32))
-    ones = tf.cast(support, tf.float32)
+    block = tf.where(both, 2.0 * tf.cast(gram, tf.float64), tf.eye(size, dtype=tf.float64))
+    ones = tf.cast(support, tf.float64)
     kkt = tf.concat([tf.concat([block, ones[:, None]], axis=1),
-                     tf.concat([ones[None, :], tf.zeros((1, 1), tf.float32)], axis=1)], axis=0)
-    rhs = tf.concat([tf.zeros((size,), tf.float32), tf.ones((1,), tf.float32)], axis=0)
-    solution = tf.linalg.matvec(tf.linalg.pinv(kkt), rhs)[:size]
+                     tf.concat([ones[None, :], tf.zeros((1, 1), tf.float64)], axis=1)], axis=0)
+    rhs = tf.concat([tf.zeros((size,), tf.float64), tf.ones((1,), tf.float64)], axis=0)
+    solution = tf.cast(tf.linalg.matvec(tf.linalg.pinv(kkt), rhs)[:size], tf.float32)
     return tf.where(support, solution, tf.zeros_like(solution))
 
 
