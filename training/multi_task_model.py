@@ -13,7 +13,7 @@ import tensorflow as tf
 from mtlzoo.training import balancers as balancer_registry
 from mtlzoo.training.balancer_callback import BalancerCallback
 from mtlzoo.training.step_context import StepContext, gradient
-from mtlzoo.training.task_losses import per_task, resolve_loss, split_targets, weighted_mean
+from mtlzoo.training.task_losses import per_task, resolve_loss, split_targets, weighted_sum
 from mtlzoo.training.variable_groups import VariableGroups
 from mtlzoo.tree_network import TreeNetwork
 
@@ -179,24 +179,38 @@ class MultiTaskModel(TreeNetwork):
 
     def task_losses(self, y, outputs, sample_weight=None) -> dict:
         """``{task: c_t * weighted mean loss}`` (float32) of one batch on this replica."""
+        return {t: tf.math.divide_no_nan(s, w) for t, (s, w) in self._loss_sums(y, outputs, sample_weight).items()}
+
+    def _loss_sums(self, y, outputs, sample_weight) -> dict:
         self._check_compiled()
         ys, ws = split_targets(y, sample_weight, self.tasks)
-        return {t: self._mtl.loss_weights[t] * weighted_mean(self._mtl.loss_fns[t](ys[t], outputs[t]), ws[t])
-                for t in self.tasks}
+        sums = {}
+        for t in self.tasks:
+            total, weight = weighted_sum(self._mtl.loss_fns[t](ys[t], outputs[t]), ws[t])
+            sums[t] = (self._mtl.loss_weights[t] * total, weight)
+        return sums
+
+    def _global_losses(self, y, outputs, sample_weight) -> tuple[dict, dict]:
+        """``(shares, values)``: this replica's share of each task's global weighted mean loss (the
+        shares sum to it over replicas, so do their gradients), and the global means themselves."""
+        shares = {}
+        for t, (total, weight) in self._loss_sums(y, outputs, sample_weight).items():
+            weight = StepContext.all_reduce_sum(tf.stop_gradient(weight))
+            shares[t] = tf.math.divide_no_nan(total, weight)
+        values = {t: StepContext.all_reduce_sum(tf.stop_gradient(v)) for t, v in shares.items()}
+        return shares, values
 
     def train_step(self, data):
         self._check_compiled()
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        replicas = StepContext.replicas()
         latent_blocks = [b for b, _, _ in self._mtl.groups.shared] if self._balancer.latent else []
         with tf.GradientTape(persistent=True) as tape:
             outputs, latents = self.forward(x, training=True, latents=latent_blocks)
-            local = self.task_losses(y, outputs, sample_weight)
-            scaled = {t: self.optimizer.scale_loss(v / replicas) for t, v in local.items()}
+            shares, values = self._global_losses(y, outputs, sample_weight)
+            scaled = {t: self.optimizer.scale_loss(v) for t, v in shares.items()}
             regularization = self.losses
-            regularization = (self.optimizer.scale_loss(tf.add_n(regularization) / replicas)
+            regularization = (self.optimizer.scale_loss(tf.add_n(regularization) / StepContext.replicas())
                               if regularization else None)
-        values = {t: StepContext.all_reduce_sum(v) / replicas for t, v in local.items()}
         variables = self.trainable_variables
         step = StepContext(self, tape, scaled, values, latents, variables, self._mtl.groups,
                            self.optimizer.scale_loss(tf.constant(1.0)))
@@ -206,13 +220,14 @@ class MultiTaskModel(TreeNetwork):
             grads = [g + e for g, e in zip(grads, extra)]
         del tape
         self.optimizer.apply_gradients(zip(grads, variables))
-        return self._update_metrics(x, y, outputs, sample_weight, local, logs)
+        return self._update_metrics(x, y, outputs, sample_weight, values, logs)
 
     def test_step(self, data):
         self._check_compiled()
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         outputs, _ = self.forward(x, training=False, latents=())
-        logs = self._update_metrics(x, y, outputs, sample_weight, self.task_losses(y, outputs, sample_weight), {})
+        _, values = self._global_losses(y, outputs, sample_weight)
+        logs = self._update_metrics(x, y, outputs, sample_weight, values, {})
         training_only = set(self._balancer.log_names())
         return {k: v for k, v in logs.items() if k not in training_only}
 

@@ -25,11 +25,12 @@ def gradient(tape, target, sources, output_gradients=None) -> list:
 class StepContext:
     """One train step as a balancer sees it.
 
-    Per-task losses are the replica-local, sample-weighted means, already
-    multiplied by ``1 / replicas`` and by the optimizer's loss scale, so that
-    summing their gradients over replicas (what the optimizer does under a
-    ``tf.distribute`` strategy) gives the gradient of the global mean loss.
-    ``values`` are the same losses unscaled and averaged over replicas (what
+    Per-task losses are each replica's share of the global sample-weighted
+    mean (its weighted sum divided by the all-reduced total weight), times the
+    optimizer's loss scale, so that summing their gradients over replicas (what
+    the optimizer does under a ``tf.distribute`` strategy) gives the gradient
+    of the global mean loss.
+    ``values`` are the global weighted means, unscaled and equal on every replica (what
     GradNorm's loss ratios and the hybrid switch look at).
 
     Args:

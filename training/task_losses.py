@@ -69,8 +69,8 @@ def per_task(value: Any, tasks: Sequence[str], what: str) -> dict[str, Any]:
     return {t: value for t in tasks}
 
 
-def weighted_mean(per_sample: tf.Tensor, sample_weight=None) -> tf.Tensor:
-    """``sum(w * l) / sum(w)`` over every axis, float32; 0 when no sample has weight.
+def weighted_sum(per_sample: tf.Tensor, sample_weight=None) -> tuple[tf.Tensor, tf.Tensor]:
+    """``(sum(w * l), sum(w))`` over every axis, float32 (``w = 1`` without sample weights).
 
     ``sample_weight`` of shape ``(batch,)`` (or any prefix of the loss's shape)
     is broadcast over the remaining axes, so a per-sample mask also masks all
@@ -78,14 +78,20 @@ def weighted_mean(per_sample: tf.Tensor, sample_weight=None) -> tf.Tensor:
     """
     per_sample = tf.cast(per_sample, tf.float32)
     if sample_weight is None:
-        return tf.reduce_mean(per_sample)
+        return tf.reduce_sum(per_sample), tf.cast(tf.size(per_sample), tf.float32)
     w = tf.cast(sample_weight, tf.float32)
     while w.shape.rank is not None and per_sample.shape.rank is not None and w.shape.rank > per_sample.shape.rank:
         w = tf.squeeze(w, -1)
     while w.shape.rank is not None and per_sample.shape.rank is not None and w.shape.rank < per_sample.shape.rank:
         w = tf.expand_dims(w, -1)
     w = tf.broadcast_to(w, tf.shape(per_sample))
-    return tf.math.divide_no_nan(tf.reduce_sum(w * per_sample), tf.reduce_sum(w))
+    return tf.reduce_sum(w * per_sample), tf.reduce_sum(w)
+
+
+def weighted_mean(per_sample: tf.Tensor, sample_weight=None) -> tf.Tensor:
+    """``sum(w * l) / sum(w)`` (see :func:`weighted_sum`); 0 when no sample has weight."""
+    total, weight = weighted_sum(per_sample, sample_weight)
+    return tf.math.divide_no_nan(total, weight)
 
 
 def split_targets(y: Any, sample_weight: Any, tasks: Sequence[str]) -> tuple[dict, dict]:

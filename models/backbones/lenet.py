@@ -40,7 +40,7 @@ def conv_bn_block(filters: int, name: str, flatten: bool = False) -> keras.Seque
     """
     layers = [
         keras.layers.Conv2D(filters, 5, name="conv"),
-        keras.layers.BatchNormalization(name="bn"),
+        keras.layers.BatchNormalization(synchronized=True, name="bn"),  # same statistics on every replica
         keras.layers.ReLU(name="relu"),
         keras.layers.MaxPooling2D(2, name="pool"),
     ]

@@ -87,5 +87,6 @@ def pyramid_pooling_decoder(feature_shape: Sequence[int], bins: Sequence[int] = 
 
 def _conv_bn_relu(x, filters: int, kernel: int, name: str):
     x = keras.layers.Conv2D(filters, kernel, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=f"{name}_bn")(x)
+    x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, synchronized=True,
+                                        name=f"{name}_bn")(x)
     return keras.layers.ReLU(name=f"{name}_relu")(x)

@@ -198,3 +198,17 @@ def test_balancer_config_round_trip(name):
     again = balancers.get(config)
     assert type(again) is type(balancer) and again.get_config() == balancer.get_config()
     assert balancers.get(balancer) is balancer
+
+
+@pytest.mark.parametrize("name", ["mgda_ub", "uncertainty"])
+def test_mixed_precision_trains_with_loss_scaling(name):
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = lenet(name)
+        assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+        x, y = data()
+        history = model.fit(x, y, batch_size=16, epochs=2, verbose=0).history
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert np.isfinite(history["loss"]).all() and history["loss"][1] < history["loss"][0] + 0.5
+    assert all(v.dtype == "float32" for v in model.balancer.weights)
