@@ -2,11 +2,12 @@
 step, the balancers, the min-norm solvers."""
 
 from mtlzoo.training import balancers, solvers
+from mtlzoo.training.armijo_line_search import ArmijoLineSearch
 from mtlzoo.training.balancer_callback import BalancerCallback
 from mtlzoo.training.min_norm import min_norm
 from mtlzoo.training.multi_task_model import MultiTaskModel
 from mtlzoo.training.step_context import StepContext
 from mtlzoo.training.variable_groups import VariableGroups
 
-__all__ = ["BalancerCallback", "MultiTaskModel", "StepContext", "VariableGroups", "balancers", "min_norm",
+__all__ = ["ArmijoLineSearch", "BalancerCallback", "MultiTaskModel", "StepContext", "VariableGroups", "balancers", "min_norm",
            "solvers"]

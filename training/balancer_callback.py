@@ -6,7 +6,7 @@ import keras
 
 
 class BalancerCallback(keras.callbacks.Callback):
-    """Calls ``model.balancer.on_epoch_end(epoch)`` after every training epoch.
+    """Calls ``on_epoch_end(epoch)`` of the model's balancer and line search after every training epoch.
 
     ``MultiTaskModel.fit`` adds it first in the callback list, so the
     balancer's epoch-end state (e.g. the hybrid phase) is updated before
@@ -18,9 +18,9 @@ class BalancerCallback(keras.callbacks.Callback):
     """
 
     def on_epoch_end(self, epoch, logs=None):
-        balancer = getattr(self.model, "balancer", None)
-        if balancer is None:
-            return
-        values = balancer.on_epoch_end(epoch)
-        if logs is not None and values:
-            logs.update(values)
+        for helper in (getattr(self.model, "balancer", None), getattr(self.model, "line_search", None)):
+            if helper is None:
+                continue
+            values = helper.on_epoch_end(epoch)
+            if logs is not None and values:
+                logs.update(values)

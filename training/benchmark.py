@@ -29,6 +29,7 @@ was traced runs slow), each runs ``warmup`` untimed steps.
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -119,7 +120,7 @@ def recipe_loss(model: str):
 
 def build_compiled(model: str, balancer: str, model_options: Mapping | None = None, seed: int = 0,
                    learning_rate: float = 1e-3):
-    """A fresh zoo model compiled with SGD, the recipe loss, no metrics and ``balancer``.
+    """A fresh zoo model compiled with SGD, the recipe loss, no metrics, no line search and ``balancer``.
 
     Example:
         >>> build_compiled("multimnist_lenet", "mgda_ub", {"width": 2}).balancer.name
@@ -133,8 +134,10 @@ def build_compiled(model: str, balancer: str, model_options: Mapping | None = No
     net = mtlzoo.models.get(model, **dict(model_options or {}))
     if not hasattr(net, "balancer"):
         raise ValueError(f"benchmark: zoo model {model!r} is not a MultiTaskModel; it cannot be trained.")
+    # plain optimizer steps: a recipe's line search (seed 001) would add trial evaluations to the timing
+    no_search = {"line_search": False} if "line_search" in inspect.signature(net.compile).parameters else {}
     net.compile(optimizer=keras.optimizers.SGD(learning_rate=learning_rate), loss=recipe_loss(model),
-                metrics=[], balancer=balancer)
+                metrics=[], balancer=balancer, **no_search)
     return net
 
 

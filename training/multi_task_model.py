@@ -10,6 +10,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from mtlzoo.training import armijo_line_search as line_search_registry
 from mtlzoo.training import balancers as balancer_registry
 from mtlzoo.training.balancer_callback import BalancerCallback
 from mtlzoo.training.step_context import StepContext, gradient
@@ -78,12 +79,18 @@ class MultiTaskModel(TreeNetwork):
             raise ValueError(f"recipe must be JSON-serializable (names and config dicts): {err}") from None
 
     @property
+    def line_search(self):
+        """The compiled :class:`~mtlzoo.training.ArmijoLineSearch`, or ``None``."""
+        return getattr(self, "_line_search", None)
+
+    @property
     def balancer(self):
         """The compiled :class:`~mtlzoo.training.balancers.Balancer` (``None`` before ``compile``)."""
         return getattr(self, "_balancer", None)
 
     # --------------------------------------------------------------- compile
-    def compile(self, optimizer=None, loss=None, metrics=None, balancer=None, loss_weights=None, **kwargs):
+    def compile(self, optimizer=None, loss=None, metrics=None, balancer=None, loss_weights=None, line_search=None,
+                **kwargs):
         """Configure training.
 
         Args:
@@ -95,6 +102,10 @@ class MultiTaskModel(TreeNetwork):
             balancer: a :mod:`~mtlzoo.training.balancers` name, config or instance.
             loss_weights: fixed multipliers c_t of each task's loss (one number
                 or ``{task: c}``), applied before the balancer.
+            line_search: ``None`` (the optimizer steps), ``"fast"`` or
+                ``"classic"`` Armijo backtracking (seed 001), or a dict of
+                :class:`~mtlzoo.training.ArmijoLineSearch` arguments; the step
+                size then comes from the search and the optimizer is unused.
             **kwargs: ``keras.Model.compile`` arguments (``run_eagerly``,
                 ``jit_compile``, ``steps_per_execution``).
 
@@ -108,6 +119,7 @@ class MultiTaskModel(TreeNetwork):
         metrics = metrics if metrics is not None else recipe.get("metrics")
         balancer = balancer if balancer is not None else recipe.get("balancer", "uniform")
         loss_weights = loss_weights if loss_weights is not None else recipe.get("loss_weights")
+        line_search = line_search if line_search is not None else recipe.get("line_search")
         if kwargs.get("weighted_metrics") is not None:
             raise ValueError("MultiTaskModel.compile: pass metrics=...; they are weighted by the per-task "
                              "sample weights already.")
@@ -126,21 +138,31 @@ class MultiTaskModel(TreeNetwork):
                             for t, m in per_task(metrics, tasks, "metrics").items()}
         optimizer = keras.optimizers.get(optimizer)
         super().compile(optimizer=optimizer, weighted_metrics=task_metrics, **kwargs)
-        self._set_balancer(balancer_registry.get(balancer))
+        self._set_tracked("_balancer", balancer_registry.get(balancer))
+        self._balancer.setup(self.tree)
+        search = line_search_registry.get(line_search)
+        self._set_tracked("_line_search", search)
         trackers = {f"{t}_loss": keras.metrics.Mean(name=f"{t}_loss") for t in tasks}
-        trackers.update({n: keras.metrics.Mean(name=n) for n in self._balancer.log_names()})
+        trackers.update({n: keras.metrics.Mean(name=n) for n in self._training_logs(search)})
         config = {"optimizer": keras.optimizers.serialize(optimizer), "loss": _plain(losses),
                   "metrics": _plain(task_metrics), "balancer": keras.saving.serialize_keras_object(self._balancer),
                   "loss_weights": weights,
+                  "line_search": keras.saving.serialize_keras_object(search) if search is not None else None,
                   **{k: kwargs[k] for k in ("run_eagerly", "steps_per_execution", "jit_compile") if k in kwargs}}
         self._mtl = _Compiled(loss_fns, weights, trackers, VariableGroups.of(self), config)
+        if search is not None:
+            search.setup(self)
 
-    def _set_balancer(self, balancer) -> None:
-        old = getattr(self, "_balancer", None)
-        if old is not None and old is not balancer and old in self._layers:
-            self._layers.remove(old)  # recompiling: the old balancer's variables leave the model
-        balancer.setup(self.tree)
-        self._balancer = balancer  # tracked: its variables are saved and checkpointed with the model
+    def _training_logs(self, search) -> tuple[str, ...]:
+        return tuple(self._balancer.log_names()) + (tuple(search.log_names()) if search is not None else ())
+
+    def _set_tracked(self, attribute: str, value) -> None:
+        """Attach a stateful helper layer (balancer, line search): tracked, so its variables are saved
+        and checkpointed with the model; recompiling detaches the previous one."""
+        old = getattr(self, attribute, None)
+        if old is not None and old is not value and any(layer is old for layer in self._layers):
+            self._layers.remove(old)
+        setattr(self, attribute, value)
 
     def get_compile_config(self):
         if self._mtl is None:
@@ -218,8 +240,12 @@ class MultiTaskModel(TreeNetwork):
         if regularization is not None:
             extra = gradient(tape, regularization, variables)
             grads = [g + e for g, e in zip(grads, extra)]
+        if self._line_search is not None:
+            logs = {**logs, **self._line_search.apply(
+                self, step, grads, x, lambda out: self._global_losses(y, out, sample_weight)[1])}
+        else:
+            self.optimizer.apply_gradients(zip(grads, variables))
         del tape
-        self.optimizer.apply_gradients(zip(grads, variables))
         return self._update_metrics(x, y, outputs, sample_weight, values, logs)
 
     def test_step(self, data):
@@ -228,7 +254,7 @@ class MultiTaskModel(TreeNetwork):
         outputs, _ = self.forward(x, training=False, latents=())
         _, values = self._global_losses(y, outputs, sample_weight)
         logs = self._update_metrics(x, y, outputs, sample_weight, values, {})
-        training_only = set(self._balancer.log_names())
+        training_only = set(self._training_logs(self._line_search))
         return {k: v for k, v in logs.items() if k not in training_only}
 
     def _update_metrics(self, x, y, outputs, sample_weight, local, logs):

@@ -56,6 +56,9 @@ class StepContext:
         self.loss_scale = tf.cast(loss_scale, tf.float32)
         self.tasks = tuple(model.tree.tasks)
         self._index = {id(v): i for i, v in enumerate(self.variables)}
+        #: what the balancer computed on the way (latent Gram matrices, per-block weights, latent
+        #: directions, parameter gradients), for a line search that needs its inner products
+        self.record: dict = {}
 
     # ----------------------------------------------------------- replicas
     @staticmethod
@@ -147,8 +150,10 @@ class StepContext:
 
     def latent_grams(self, latent_grads: Mapping) -> dict:
         """``{block: Gram over O(i)}`` of the latent gradients (all-reduced, eq. 4.7)."""
-        return {block: self.gram([latent_grads[t]["latent"][block] for t in tasks])
-                for block, tasks, _ in self.groups.shared}
+        grams = {block: self.gram([latent_grads[t]["latent"][block] for t in tasks])
+                 for block, tasks, _ in self.groups.shared}
+        self.record["latent_grams"] = grams
+        return grams
 
     def assemble_latent(self, latent_grads: Mapping, block_weights: Mapping, own_weights: Mapping) -> list:
         """Block i gets ``(dZ_i/d theta_i)^T sum_t w_t^i dL_t/dZ_i``; task t's own blocks get
@@ -162,8 +167,10 @@ class StepContext:
             latent = tf.nest.flatten(self.latents[block])
             values = gradient(self.tape, latent, variables, output_gradients=upstream)
             self.add(grads, variables, values)
+            self.record.setdefault("latent_direction", {})[block] = upstream
         for task in self.tasks:
             self.add(grads, self.groups.own[task], latent_grads[task]["own"], own_weights.get(task))
+        self.record["block_weights"] = dict(block_weights)
         return grads
 
     # ---------------------------------------------------- parameters (MGDA)
@@ -180,6 +187,7 @@ class StepContext:
                 per_block[block] = grads[k:k + len(variables)]
                 k += len(variables)
             out[task] = {"shared": per_block, "own": grads[k:]}
+        self.record["parameter_gradients"] = out
         return out
 
     def parameter_grams(self, param_grads: Mapping) -> dict:

@@ -69,6 +69,6 @@ ENTRY = register(ZooEntry(
     recipe={"optimizer": {"class_name": "SGD", "config": {"learning_rate": 0.01, "momentum": 0.9}},
             "loss": "binary_crossentropy_from_logits", "metrics": [{"class_name": "BinaryAccuracy", "config": {"threshold": 0.0}}],  # on logits
             "balancer": "mgda_ub", "batch_size": 256, "data": "cifar10_one_vs_rest",
-            "line_search": {"method": "fast_backtracking", "eta_max": 1.0, "beta": 0.1, "eps": 1e-10,
+            "line_search": {"method": "fast", "eta_max": 1.0, "beta": 0.1, "eps": 1e-10,
                             "decay": 0.5, "decay_every": 10}},
 ))

@@ -22,6 +22,9 @@ DEFAULT_EPOCHS = 60
               help="Dataset name (see mtlzoo.data.names()).")
 @click.option("--balancer", default=None, help="Balancer name (uniform, mgda_ub, gradnorm, hybrid, ...). "
               "[default: the model's recipe, mgda_ub for multimnist_lenet]")
+@click.option("--line-search", "line_search", type=click.Choice(["none", "fast", "classic"]), default=None,
+              help="Armijo backtracking for the step size (seed 001): fast (latent space) or classic; "
+                   "replaces the optimizer's steps. [default: the recipe's, else none]")
 @click.option("--epochs", type=click.IntRange(min=1), default=DEFAULT_EPOCHS, show_default=True,
               help="Total epochs; rerun with a larger value to train a finished run further.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
@@ -37,7 +40,7 @@ DEFAULT_EPOCHS = 60
               help="Run folder. [default: runs/<model>-<data>-<balancer>-seed<seed>]")
 @click.option("--data-dir", type=click.Path(file_okay=False), envvar="MTLZOO_DATA_DIR", default=None,
               help="Directory with local copies of the data (also $MTLZOO_DATA_DIR).")
-def train(model_name, data_name, balancer, epochs, batch_size, optimizer, lr, seed, run_dir, data_dir):
+def train(model_name, data_name, balancer, line_search, epochs, batch_size, optimizer, lr, seed, run_dir, data_dir):
     """Train a zoo model on a dataset and write a run folder.
 
     The run folder holds config.json, history.csv / history.json,
@@ -51,12 +54,14 @@ def train(model_name, data_name, balancer, epochs, batch_size, optimizer, lr, se
       mtlzoo train
       mtlzoo train --balancer gradnorm --epochs 20 --run-dir runs/gradnorm
       mtlzoo train --data multimnist --data-dir ~/data --epochs 100
+      mtlzoo train --line-search fast --run-dir runs/fast
     """
     import mtlzoo
     from mtlzoo.testing import seed_everything
 
     entry, info, opt, options = _resolve(model_name, data_name, balancer, epochs, batch_size, optimizer, lr,
                                          seed, run_dir, data_dir)
+    options["line_search"] = _line_search(line_search, entry.recipe or {})
     run = RunFolder(options["run_dir"])
     _check_same_options(run, options, opt)
     finished = run.finished_epochs()
@@ -76,10 +81,22 @@ def train(model_name, data_name, balancer, epochs, batch_size, optimizer, lr, se
                                          data_dir=data_dir, seed=seed) for split in ("train", "test")}
     except (mtlzoo.data.DataNotFoundError, ValueError) as e:
         raise click.ClickException(f"--data {data_name}: {e}") from None
-    model.compile(optimizer=opt, balancer=options["balancer"])
+    try:
+        model.compile(optimizer=opt, balancer=options["balancer"], line_search=options["line_search"] or False)
+    except ValueError as e:
+        raise click.ClickException(f"--line-search {options['line_search']}: {e}") from None
     _write_config(run, options, opt, entry, info)
     _fit(run, model, splits["train"], options)
     _finish(run, model, splits["test"], options)
+
+
+def _line_search(choice, recipe):
+    """The line-search setting: the flag, else the recipe's, else ``None`` (the optimizer steps)."""
+    if choice == "none":
+        return None
+    if choice is not None:
+        return choice
+    return recipe.get("line_search")
 
 
 def _resolve(model_name, data_name, balancer, epochs, batch_size, optimizer, lr, seed, run_dir, data_dir):

@@ -180,3 +180,13 @@ def test_dataset_that_does_not_fit_the_model_fails_before_training(tmp_path):
     assert result.exit_code == 1
     assert "does not fit the model" in result.output and "mnist" in result.output
     assert "6/6" not in result.output and not (tmp_path / "run").exists()
+
+
+def test_line_search_flag_is_used_and_recorded(tmp_path):
+    result = _train(tmp_path / "ls", "--epochs", "1", "--line-search", "classic")
+    assert result.exit_code == 0, result.output
+    assert _json(tmp_path / "ls" / "config.json")["options"]["line_search"] == "classic"
+    history = _json(tmp_path / "ls" / "history.json")
+    assert {"eta", "trials", "skipped", "eta_ub"} <= set(history)
+    bad = _train(tmp_path / "ls2", "--epochs", "1", "--line-search", "fast", "--balancer", "uniform")
+    assert bad.exit_code != 0 and "latent balancer" in bad.output

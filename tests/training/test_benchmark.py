@@ -52,6 +52,13 @@ def test_every_balancer_starts_from_the_same_weights():
     assert second.balancer.name == "gradnorm" and not second.optimizer.get_config().get("momentum")
 
 
+def test_steps_are_plain_optimizer_steps_even_when_the_recipe_has_a_line_search():
+    net = build_compiled("resnet18_multihead", "mgda_ub", {"dataset": "celeba", "width": 2})
+    assert len(net.tasks) == 40
+    assert getattr(net, "line_search", None) is None
+    assert type(net.optimizer).__name__ == "SGD"
+
+
 def test_unknown_names_and_bad_counts_give_clear_errors():
     with pytest.raises(ValueError, match=r"unknown balancer\(s\) \['mgda_fast'\].*mgda_ub"):
         run_benchmark(balancers=["mgda_fast"], steps=1, **TINY)

@@ -2,7 +2,7 @@
 
 >>> from mtlzoo.training import balancers
 >>> balancers.names()
-('gradnorm', 'hybrid', 'mgda', 'mgda_ub', 'pcgrad', 'static', 'uncertainty', 'uniform')
+('edm', 'gradnorm', 'hybrid', 'mgda', 'mgda_ub', 'pcgrad', 'static', 'uncertainty', 'uniform')
 >>> balancers.get({"class_name": "gradnorm", "config": {"alpha": 0.5}}).alpha
 0.5
 """
@@ -14,6 +14,7 @@ from typing import Any
 
 from mtlzoo.registry import Registry
 from mtlzoo.training.balancers.balancer import Balancer
+from mtlzoo.training.balancers.edm import EDM
 from mtlzoo.training.balancers.grad_norm import GradNorm
 from mtlzoo.training.balancers.hybrid import Hybrid
 from mtlzoo.training.balancers.mgda import MGDA
@@ -27,7 +28,7 @@ from mtlzoo.training.balancers.uniform import Uniform
 REGISTRY = Registry("balancer", base=Balancer)
 for _name, _cls in (("uniform", Uniform), ("static", Static), ("uncertainty", Uncertainty),
                     ("gradnorm", GradNorm), ("mgda", MGDA), ("mgda_ub", MGDAUB), ("hybrid", Hybrid),
-                    ("pcgrad", PCGrad)):
+                    ("pcgrad", PCGrad), ("edm", EDM)):
     REGISTRY.register(_name, _cls)
 
 
@@ -55,5 +56,5 @@ def get(identifier: Any, **kwargs: Any) -> Balancer:
     return REGISTRY.get(identifier, **kwargs)
 
 
-__all__ = ["MGDA", "MGDAUB", "Balancer", "GradNorm", "Hybrid", "MinNormBalancer", "PCGrad", "Static",
+__all__ = ["EDM", "MGDA", "MGDAUB", "Balancer", "GradNorm", "Hybrid", "MinNormBalancer", "PCGrad", "Static",
            "Uncertainty", "Uniform", "get", "names"]

@@ -1,0 +1,310 @@
+"""Armijo line search on real MultiMNIST: fast vs classical backtracking vs SGD at fixed rates (seed 001 §5).
+
+Usage::
+
+    python benchmarks/bench_line_search.py [--data-dir ../shared/data] [--epochs 5] [--limit N]
+        [--rates 8] [--lr-min 1e-3] [--lr-max 1e-1] [--timing-rounds 20] [--timing-steps 5]
+        [--no-timing] [--out results.json]
+
+Trains ``multimnist_lenet`` with balancer ``mgda_ub`` and the same seed, the
+same initial weights and the same batches (batch 256), once per method:
+
+- ``fast``: fast backtracking in the latent space (seed 001 Alg. 4.2, rule 4.2),
+- ``classic``: classical backtracking in parameter space (Alg. 4.1, rule 4.1),
+- ``sgd@<lr>``: plain SGD (no momentum) at ``--rates`` learning rates
+  log-spaced in ``[--lr-min, --lr-max]`` (seed 001: 8 rates in [1e-3, 1e-1]).
+
+The searches use seed 001's settings (eta_ub = 1, beta = 0.1, eps = 1e-10,
+eta_ub halved every 10 epochs). Prints one line per run (test accuracy of each
+digit, mean eta and trials per step, seconds per epoch), the best fixed rate
+(highest mean test accuracy) and whether fast backtracking is within
+``--tolerance`` (0.5 points) of it on both tasks.
+
+Timing: in one process, after warm-up, the three methods (fast, classic, SGD
+at the best rate) run ``train_on_batch`` on one fixed batch, interleaved in
+rounds (the order rotates each round) so machine noise hits all alike; the
+median step times and their ratios are reported (seed 001 Table 1: fast/SGD
+1.05, classic/SGD 1.37), once from the shared initial weights and once from
+each method's trained weights (the number of trials, hence the cost of a
+search, changes along training). ``--out`` writes everything as JSON,
+including each line search's per-step eta/trials history.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = Path(__file__).resolve().parents[1]
+BALANCER = "mgda_ub"
+#: Seed 001 §5: eta_ub = 1, beta = 0.1, eps = 1e-10, eta_ub halved every 10 epochs.
+SEARCH = {"eta_max": 1.0, "beta": 0.1, "eps": 1e-10, "decay": 0.5, "decay_every": 10}
+SEARCHES = ("fast", "classic")
+
+
+def load_data(data_dir: Path, seed: int, limit: int | None):
+    """The seeded MultiMNIST train/test pipelines (rebuilt per run, so every run sees the same batches)."""
+    import mtlzoo
+
+    train = mtlzoo.data.get("multimnist", split="train", data_dir=data_dir, seed=seed, download=False)
+    test = mtlzoo.data.get("multimnist", split="test", data_dir=data_dir, seed=seed, download=False)
+    if limit:
+        train, test = train.take(limit), test.take(max(1, limit // 6))
+    return train, test
+
+
+def build(method: str, lr: float | None, weights: list | None):
+    """``multimnist_lenet`` compiled for ``method`` (``fast``/``classic``/``sgd``), starting from ``weights``.
+
+    Args:
+        method: ``"fast"``, ``"classic"`` or ``"sgd"``.
+        lr: the SGD learning rate (``"sgd"`` only).
+        weights: values of ``model.weights`` taken before compile (``None``: keep the fresh ones).
+
+    Returns:
+        ``(model, variables)``: the compiled model and its network weights (those ``weights`` filled).
+    """
+    import keras
+
+    import mtlzoo
+
+    model = mtlzoo.models.get("multimnist_lenet")
+    variables = list(model.weights)
+    if weights is not None:
+        for variable, value in zip(variables, weights, strict=True):
+            variable.assign(value)
+    if method in SEARCHES:
+        model.compile(balancer=BALANCER, line_search={"method": method, **SEARCH})
+    elif method == "sgd":
+        model.compile(balancer=BALANCER, optimizer=keras.optimizers.SGD(learning_rate=lr, momentum=0.0))
+    else:
+        raise ValueError(f"method must be one of {SEARCHES + ('sgd',)}, got {method!r}.")
+    return model, variables
+
+
+def initial_weights(seed: int) -> list:
+    """The seeded initial values of ``multimnist_lenet``'s weights (shared by every run)."""
+    import keras
+
+    import mtlzoo
+    from mtlzoo import testing
+
+    keras.backend.clear_session()
+    testing.seed_everything(seed)
+    return [v.numpy() for v in mtlzoo.models.get("multimnist_lenet").weights]
+
+
+def step_history_callback(store: dict):
+    """A callback filling ``store["eta"|"trials"|"skipped"]`` with per-step values.
+
+    ``fit`` logs running epoch means; the step's own value is
+    ``k * mean_k - (k - 1) * mean_(k-1)``.
+    """
+    import keras
+
+    class StepHistory(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.previous = {}
+
+        def on_train_batch_end(self, batch, logs=None):
+            for name in ("eta", "trials", "skipped"):
+                if logs and name in logs:
+                    mean = float(logs[name])
+                    value = (batch + 1) * mean - batch * self.previous.get(name, 0.0)
+                    store.setdefault(name, []).append(value)
+                    self.previous[name] = mean
+
+    return StepHistory()
+
+
+def summarize_steps(steps: dict) -> dict:
+    """Statistics of a line search's per-step history (eta quantiles, trials, steps at eps)."""
+    import numpy as np
+
+    if not steps.get("eta"):
+        return {}
+    eta = np.asarray(steps["eta"])
+    trials = np.rint(np.asarray(steps["trials"])).astype(int)
+    counts = np.bincount(trials)
+    return {"steps": int(eta.size), "eta_mean": float(eta.mean()),
+            "eta_quantiles": {q: float(np.quantile(eta, float(q))) for q in ("0.05", "0.25", "0.5", "0.75", "0.95")},
+            "trials_mean": float(trials.mean()), "trials_max": int(trials.max()),
+            "trials_histogram": {str(k): int(c) for k, c in enumerate(counts) if c},
+            "steps_at_eps": int((eta <= SEARCH["eps"] * 1.5).sum()),
+            "steps_skipped": int(np.rint(np.asarray(steps.get("skipped", [0.0]))).sum())}
+
+
+def train_run(method: str, lr: float | None, weights: list, args) -> dict:
+    """Train one method from ``weights``; returns its test metrics, history, step statistics and timing."""
+    import keras
+
+    from mtlzoo import testing
+
+    keras.backend.clear_session()
+    testing.seed_everything(args.seed)
+    train, test = load_data(args.data_dir, args.seed, args.limit)
+    model, variables = build(method, lr, weights)
+    steps: dict = {}
+    start = time.perf_counter()
+    history = model.fit(train, epochs=args.epochs, verbose=0, callbacks=[step_history_callback(steps)])
+    seconds = (time.perf_counter() - start) / args.epochs
+    results = model.evaluate(test, verbose=0, return_dict=True)
+    name = method if lr is None else f"sgd@{lr:.2e}"
+    return {"name": name, "method": method, "learning_rate": lr,
+            "test": {k: float(v) for k, v in results.items()},
+            "history": {k: [float(x) for x in v] for k, v in history.history.items()},
+            "steps": summarize_steps(steps),
+            "step_history": {k: [round(x, 8) for x in v] for k, v in steps.items()},
+            "seconds_per_epoch": seconds,
+            "diverged": not all(math.isfinite(float(v)) for v in results.values()),
+            "trained_weights": [v.numpy() for v in variables]}
+
+
+def time_steps(contenders: dict, args, label: str) -> dict:
+    """Median ``train_on_batch`` time per step of each contender on one fixed batch, interleaved in rounds.
+
+    Args:
+        contenders: ``{name: (method, lr, weights)}``.
+        args: the parsed arguments (seed, data, rounds, steps, warm-up).
+        label: a name for this measurement (``"init"``/``"trained"``).
+    """
+    import keras
+    import numpy as np
+
+    from mtlzoo import testing
+
+    keras.backend.clear_session()
+    testing.seed_everything(args.seed)
+    train, _ = load_data(args.data_dir, args.seed, args.limit)
+    x, y = next(iter(train))
+    models = {name: build(method, lr, weights)[0] for name, (method, lr, weights) in contenders.items()}
+    logs: dict = {name: [] for name in models}
+    for model in models.values():
+        for _ in range(args.warmup):
+            model.train_on_batch(x, y, return_dict=True)
+    times: dict = {name: [] for name in models}
+    names = list(models)
+    for r in range(args.timing_rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            start = time.perf_counter()
+            for _ in range(args.timing_steps):
+                out = models[name].train_on_batch(x, y, return_dict=True)
+                logs[name].append(out)
+            times[name].append((time.perf_counter() - start) / args.timing_steps)
+    median = {name: statistics.median(t) for name, t in times.items()}
+    sgd = next(n for n in names if n.startswith("sgd"))
+    ratios = {"fast/sgd": median["fast"] / median[sgd], "classic/sgd": median["classic"] / median[sgd],
+              "fast/classic": median["fast"] / median["classic"]}
+    searches = {name: {"eta_mean": float(np.mean([o["eta"] for o in logs[name]])),
+                       "trials_mean": float(np.mean([o["trials"] for o in logs[name]]))}
+                for name in SEARCHES}
+    return {"weights": label, "sgd": sgd, "median_step_seconds": median, "ratios": ratios,
+            "search_during_timing": searches, "step_seconds": times}
+
+
+def verdict(runs: list, tolerance: float) -> dict:
+    """The best fixed rate (highest mean test accuracy) and whether fast is within ``tolerance`` on both tasks."""
+    sgd = [r for r in runs if r["method"] == "sgd"]
+    if not sgd:
+        return {}
+    mean = {r["name"]: (r["test"]["left_accuracy"] + r["test"]["right_accuracy"]) / 2 for r in sgd}
+    best = max(sgd, key=lambda r: mean[r["name"]])
+    out = {"best_fixed_rate": best["learning_rate"], "best_fixed": best["name"],
+           "best_fixed_accuracy": {t: best["test"][f"{t}_accuracy"] for t in ("left", "right")},
+           "per_task_max_fixed_accuracy": {t: max(r["test"][f"{t}_accuracy"] for r in sgd)
+                                           for t in ("left", "right")},
+           "tolerance": tolerance}
+    for method in SEARCHES:
+        run = next((r for r in runs if r["method"] == method), None)
+        if run is None:
+            continue
+        gap = {t: run["test"][f"{t}_accuracy"] - best["test"][f"{t}_accuracy"] for t in ("left", "right")}
+        out[method] = {"gap_to_best_fixed": gap, "within_tolerance": all(g >= -tolerance for g in gap.values())}
+    return out
+
+
+def print_run(row: dict) -> None:
+    test, steps = row["test"], row["steps"]
+    mean = (test["left_accuracy"] + test["right_accuracy"]) / 2
+    eta = f"{steps['eta_mean']:.3g}" if steps else "-"
+    trials = f"{steps['trials_mean']:.2f}" if steps else "-"
+    print(f"{row['name']:<14} {test['left_accuracy']:>9.4f} {test['right_accuracy']:>9.4f} {mean:>7.4f} "
+          f"{eta:>9} {trials:>7} {row['seconds_per_epoch']:>8.1f}{'  DIVERGED' if row['diverged'] else ''}",
+          flush=True)
+
+
+def print_timing(timing: dict) -> None:
+    med, ratios = timing["median_step_seconds"], timing["ratios"]
+    search = timing["search_during_timing"]
+    print(f"timing ({timing['weights']} weights, median s/step): "
+          + ", ".join(f"{n} {s * 1000:.1f} ms" for n, s in med.items()))
+    print("  ratios: " + ", ".join(f"{k} {v:.3f}" for k, v in ratios.items())
+          + "  (targets fast/sgd <= 1.15, fast/classic <= 0.75; seed 001: 1.05, 1.37/1.05 -> 0.77)")
+    print("  during timing: " + ", ".join(f"{n} eta {s['eta_mean']:.3g} trials {s['trials_mean']:.2f}"
+                                          for n, s in search.items()), flush=True)
+
+
+def main() -> None:
+    import numpy as np
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--limit", type=int, default=None, help="batches per epoch (quick check)")
+    parser.add_argument("--rates", type=int, default=8, help="number of fixed SGD rates")
+    parser.add_argument("--lr-min", type=float, default=1e-3)
+    parser.add_argument("--lr-max", type=float, default=1e-1)
+    parser.add_argument("--tolerance", type=float, default=0.005, help="accuracy gap allowed (0.005 = 0.5 points)")
+    parser.add_argument("--timing-rounds", type=int, default=20)
+    parser.add_argument("--timing-steps", type=int, default=5, help="steps per method per round")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed steps per method first")
+    parser.add_argument("--no-timing", action="store_true")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    if args.epochs < 1 or args.rates < 1 or not 0 < args.lr_min <= args.lr_max:
+        parser.error("need --epochs >= 1, --rates >= 1 and 0 < --lr-min <= --lr-max.")
+
+    weights = initial_weights(args.seed)
+    plan = [("fast", None), ("classic", None)] + [("sgd", float(lr)) for lr in
+                                                 np.geomspace(args.lr_min, args.lr_max, args.rates)]
+    print(f"{'run':<14} {'left acc':>9} {'right acc':>9} {'mean':>7} {'mean eta':>9} {'trials':>7} {'s/epoch':>8}")
+    runs = []
+    for method, lr in plan:
+        runs.append(train_run(method, lr, weights, args))
+        print_run(runs[-1])
+    result = verdict(runs, args.tolerance)
+    print(f"best fixed rate: {result['best_fixed_rate']:.3e} (left {result['best_fixed_accuracy']['left']:.4f}, "
+          f"right {result['best_fixed_accuracy']['right']:.4f})")
+    for method in SEARCHES:
+        gap = result[method]["gap_to_best_fixed"]
+        print(f"{method}: gap to best fixed rate left {gap['left'] * 100:+.2f} pts, right {gap['right'] * 100:+.2f} "
+              f"pts -> within {args.tolerance * 100:.1f} pts on both: {result[method]['within_tolerance']}")
+
+    timings = []
+    if not args.no_timing:
+        best = next(r for r in runs if r["name"] == result["best_fixed"])
+        trained = {r["method"]: r["trained_weights"] for r in runs if r["method"] in SEARCHES}
+        for label, pick in (("init", lambda m: weights), ("trained", lambda m: trained.get(m, best["trained_weights"]))):
+            contenders = {"fast": ("fast", None, pick("fast")), "classic": ("classic", None, pick("classic")),
+                          best["name"]: ("sgd", best["learning_rate"], pick("sgd"))}
+            timings.append(time_steps(contenders, args, label))
+            print_timing(timings[-1])
+
+    if args.out:
+        for r in runs:
+            r.pop("trained_weights")
+        report = {"settings": {**{k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+                               "balancer": BALANCER, "search": SEARCH, "batch_size": 256},
+                  "runs": runs, "verdict": result, "timing": timings}
+        args.out.write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,252 @@
+"""Armijo backtracking line search, classical (seed 001 Alg. 4.1) and fast in the latent space (Alg. 4.2)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from mtlzoo.training import armijo_rules
+from mtlzoo.training.step_context import StepContext
+
+METHODS = ("fast", "classic")
+
+
+@keras.saving.register_keras_serializable(package="mtlzoo")
+class ArmijoLineSearch(keras.layers.Layer):
+    """Chooses the step size eta of every train step by backtracking until an Armijo rule holds.
+
+    The balancer supplies the direction: the gradient it would hand the
+    optimizer, i.e. d_sh = (dz/d theta_sh)^T d_z for the shared parameters and
+    grad_t L_t for each task's own ones. Starting from the upper bound eta_ub,
+    eta shrinks by ``shrink`` until every task's trial loss satisfies the rule;
+    the step theta <- theta - eta d is then applied directly (the compiled
+    optimizer is not used). Trial points are evaluated with ``stateless_call``,
+    so the model's variables and batch-norm statistics are untouched by trials.
+
+    - ``method="fast"`` (Alg. 4.2): trials move the latent z of the shared
+      trunk to z - eta d_z and the heads to theta_t - eta grad_t L_t; only the
+      heads run. Rules ``"4.2"`` (default), ``"4.3"``, ``"4.4"``, ``"4.5"``.
+      Needs a latent balancer (``mgda_ub``, ``edm``, ``hybrid``, latent
+      ``gradnorm``/``pcgrad``) and a model whose parameterised shared blocks are
+      shared by every task.
+    - ``method="classic"`` (Alg. 4.1): trials run the whole model at
+      theta - eta d; rule ``"4.1"``; works with any balancer.
+
+    A non-finite trial loss fails the trial. When no eta >= ``eps`` passes,
+    the step at ``eps`` is taken if its losses are finite, otherwise the batch
+    is skipped. Logs: ``eta`` (mean step), ``trials`` (mean trials per step),
+    ``skipped`` (fraction of skipped batches). eta_ub is multiplied by
+    ``decay`` every ``decay_every`` epochs (seed 001 §5); it is a variable, saved
+    in checkpoints.
+
+    Args:
+        method: ``"fast"`` or ``"classic"``.
+        rule: the Armijo rule (default 4.2 for fast, 4.1 for classic).
+        eta_max: the initial upper bound eta_ub.
+        beta: the Armijo constant, in (0, 0.5).
+        shrink: eta's factor after a failed trial, in (0, 1).
+        eps: the lower bound of eta.
+        decay: eta_ub's factor every ``decay_every`` epochs.
+        decay_every: epochs between decays (0: never).
+        **kwargs: ``keras.layers.Layer`` arguments.
+
+    Example:
+        >>> model.compile(balancer="mgda_ub", line_search="fast")           # doctest: +SKIP
+        >>> model.compile(balancer="mgda_ub",
+        ...               line_search={"method": "classic", "eta_max": 0.5})  # doctest: +SKIP
+    """
+
+    def __init__(self, method: str = "fast", rule: str | None = None, eta_max: float = 1.0, beta: float = 0.1,
+                 shrink: float = 0.5, eps: float = 1e-10, decay: float = 0.5, decay_every: int = 10,
+                 **kwargs: Any):
+        kwargs.pop("dtype", None)
+        super().__init__(name=kwargs.pop("name", "line_search"), dtype="float32", **kwargs)
+        if method not in METHODS:
+            raise ValueError(f"line_search: method must be one of {METHODS}, got {method!r}.")
+        rule = rule or ("4.2" if method == "fast" else "4.1")
+        allowed = armijo_rules.FAST_RULES if method == "fast" else armijo_rules.CLASSIC_RULES
+        if rule not in allowed:
+            raise ValueError(f"line_search: the {method} method takes rule {' / '.join(allowed)}, got {rule!r}.")
+        checks = {"eta_max": eta_max > 0, "beta": 0 < beta < 0.5, "shrink": 0 < shrink < 1,
+                  "eps": 0 < eps <= eta_max, "decay": 0 < decay <= 1, "decay_every": decay_every >= 0}
+        bad = [k for k, ok in checks.items() if not ok]
+        if bad:
+            raise ValueError(f"line_search: invalid {bad}: need eta_max > 0, 0 < beta < 0.5, 0 < shrink < 1, "
+                             "0 < eps <= eta_max, 0 < decay <= 1, decay_every >= 0.")
+        self.method, self.rule = method, rule
+        self.eta_max, self.beta, self.shrink, self.eps = float(eta_max), float(beta), float(shrink), float(eps)
+        self.decay, self.decay_every = float(decay), int(decay_every)
+        self.max_trials = int(math.ceil(math.log(self.eps / self.eta_max) / math.log(self.shrink))) + 1
+        self._plan = None
+
+    # ------------------------------------------------------------------ setup
+    def setup(self, model) -> None:
+        """Check the model suits the method and create the state (eta_ub, epochs seen)."""
+        groups = model._mtl.groups
+        tasks = tuple(model.tasks)
+        if self.method == "fast":
+            if len(groups.shared) != 1 or set(groups.shared[0][1]) != set(tasks):
+                raise ValueError(
+                    "line_search='fast' needs one parameterised shared block used by every task (a shared "
+                    f"trunk); model {model.name!r} has {[(b, list(t)) for b, t, _ in groups.shared]}. "
+                    "Use line_search='classic'.")
+            if not model.balancer.latent:
+                raise ValueError(f"line_search='fast' needs a latent balancer (mgda_ub, edm, hybrid, gradnorm, "
+                                 f"pcgrad with space='latent'), not {model.balancer.name!r}.")
+            block = groups.shared[0][0]
+            self._plan = {"block": block,
+                          "heads": {t: model.tree.path(t)[model.tree.path(t).index(block) + 1:] for t in tasks}}
+        if not self.built:
+            self.eta_ub = self.add_weight(name="eta_ub", shape=(), dtype="float32", trainable=False,
+                                          initializer=keras.initializers.Constant(self.eta_max),
+                                          aggregation="only_first_replica")
+            self.epochs_seen = self.add_weight(name="epochs_seen", shape=(), dtype="float32", trainable=False,
+                                               initializer="zeros", aggregation="only_first_replica")
+            self.built = True
+        self._updater = keras.optimizers.SGD(learning_rate=1.0, name="line_search_step")
+        self._updater.build(model.trainable_variables)
+
+    @staticmethod
+    def log_names() -> tuple[str, ...]:
+        return ("eta", "trials", "skipped")
+
+    def on_epoch_end(self, epoch: int) -> dict[str, float]:
+        self.epochs_seen.assign_add(1.0)
+        if self.decay_every and int(self.epochs_seen.numpy()) % self.decay_every == 0:
+            self.eta_ub.assign(self.eta_ub * self.decay)
+        return {"eta_ub": float(self.eta_ub.numpy())}
+
+    # ------------------------------------------------------------------- step
+    def apply(self, model, step: StepContext, grads: list, x, loss_of) -> dict:
+        """Search eta along ``-grads``, apply the step, return the logs.
+
+        Args:
+            model: the :class:`~mtlzoo.training.MultiTaskModel`.
+            step: the step context the balancer ran on.
+            grads: the balancer's gradients (scaled by the loss scale).
+            x: the batch inputs (classic trials run the model on them).
+            loss_of: ``loss_of(outputs) -> {task: global weighted mean loss}``.
+        """
+        scale = step.loss_scale
+        direction = [tf.cast(g, tf.float32) / scale for g in grads]
+        current = tf.stack([step.values[t] for t in step.tasks])
+        own_sq = self._own_squares(step, direction)
+        if self.method == "fast":
+            inner, trial = self._fast(model, step, direction, loss_of)
+        else:
+            inner, trial = self._classic(model, step, direction, x, loss_of)
+        decrease = armijo_rules.decrease(self.rule, own_sq, inner)
+
+        def body(k, eta, done):
+            ok = armijo_rules.accepted(trial(eta), current, eta, self.beta, decrease)
+            return k + 1, tf.where(ok, eta, eta * self.shrink), ok
+
+        trials, eta, found = tf.while_loop(
+            lambda k, eta, done: tf.logical_and(tf.logical_not(done), eta >= self.eps), body,
+            (tf.constant(0), tf.convert_to_tensor(self.eta_ub), tf.constant(False)),
+            maximum_iterations=self.max_trials)
+        at_eps = tf.cond(found, lambda: tf.constant(True),
+                         lambda: tf.reduce_all(tf.math.is_finite(trial(tf.constant(self.eps)))))
+        take = tf.logical_or(found, at_eps)
+        eta = tf.where(found, eta, tf.where(at_eps, tf.constant(self.eps), 0.0))
+        steps = [tf.where(take, eta * d, tf.zeros_like(d)) for d in direction]  # a skip moves nothing
+        self._updater.apply_gradients(zip(steps, step.variables))
+        model.optimizer.iterations.assign_add(1)
+        return {"eta": eta, "trials": tf.cast(trials, tf.float32),
+                "skipped": tf.cast(tf.logical_not(take), tf.float32)}
+
+    def _own_squares(self, step, direction) -> tf.Tensor:
+        """||grad_t L_t||^2 over each task's own parameters, for the global batch."""
+        index = {id(v): i for i, v in enumerate(step.variables)}
+        out = []
+        for t in step.tasks:
+            parts = [step.all_reduce_sum(direction[index[id(v)]]) for v in step.groups.own[t]]
+            out.append(tf.add_n([tf.reduce_sum(tf.square(p)) for p in parts]) if parts else tf.constant(0.0))
+        return tf.stack(out)
+
+    def _fast(self, model, step, direction, loss_of):
+        block = self._plan["block"]
+        if "latent_direction" not in step.record or block not in step.record.get("latent_direction", {}):
+            raise ValueError(f"line_search='fast': balancer {model.balancer.name!r} produced no latent direction.")
+        tasks = step.groups.shared[0][1]
+        gram = step.record["latent_grams"][block]
+        weights = tf.cast(step.record["block_weights"][block], tf.float32)
+        inner_by_task = dict(zip(tasks, tf.unstack(tf.linalg.matvec(gram, weights))))
+        inner = tf.stack([inner_by_task[t] for t in step.tasks])
+        z = tf.nest.flatten(step.latents[block])
+        d_z = [tf.cast(d, tf.float32) / step.loss_scale for d in step.record["latent_direction"][block]]
+        index = {id(v): i for i, v in enumerate(step.variables)}
+        heads = {t: [(model.block_layer(b), [direction[index[id(v)]] for v in model.block_layer(b).trainable_variables])
+                     for b in self._plan["heads"][t]] for t in step.tasks}
+        structure = step.latents[block]
+
+        def trial(eta):
+            moved = tf.nest.pack_sequence_as(structure, [tf.cast(zi, tf.float32) - eta * di
+                                                         for zi, di in zip(z, d_z)])
+            outputs = {}
+            for t in step.tasks:
+                h = moved
+                for layer, d in heads[t]:
+                    values = [v - tf.cast(eta, v.dtype) * tf.cast(g, v.dtype)
+                              for v, g in zip(layer.trainable_variables, d)]
+                    h, _ = layer.stateless_call(values, [v.value for v in layer.non_trainable_variables], h,
+                                                training=True)
+                outputs[t] = h
+            values = loss_of(outputs)
+            return tf.stack([values[t] for t in step.tasks])
+
+        return inner, trial
+
+    def _classic(self, model, step, direction, x, loss_of):
+        grads = step.record.get("parameter_gradients") or step.parameter_gradients()
+        index = {id(v): i for i, v in enumerate(step.variables)}
+        inner = []
+        for t in step.tasks:
+            total = tf.constant(0.0)
+            for block, _, variables in step.groups.shared_of(t):
+                for v, g in zip(variables, grads[t]["shared"][block]):
+                    g_t = step.all_reduce_sum(tf.cast(g, tf.float32) / step.loss_scale)
+                    d = step.all_reduce_sum(direction[index[id(v)]])
+                    total += tf.reduce_sum(g_t * d)
+            inner.append(total)
+        inner = tf.stack(inner)
+        trainable = model.trainable_variables
+        positions = [index[id(v)] for v in trainable]
+        non_trainable = [v.value for v in model.non_trainable_variables]
+
+        def trial(eta):
+            values = [v - tf.cast(eta, v.dtype) * tf.cast(direction[k], v.dtype) for v, k in zip(trainable, positions)]
+            outputs, _ = model.stateless_call(values, non_trainable, x, training=True)
+            losses = loss_of(outputs)
+            return tf.stack([losses[t] for t in step.tasks])
+
+        return inner, trial
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "method": self.method, "rule": self.rule, "eta_max": self.eta_max,
+                "beta": self.beta, "shrink": self.shrink, "eps": self.eps, "decay": self.decay,
+                "decay_every": self.decay_every}
+
+
+def get(identifier) -> ArmijoLineSearch | None:
+    """``None``/``False`` -> no line search; ``"fast"``/``"classic"``; a dict of arguments (``method``
+    included) or a Keras config; or an instance."""
+    if identifier in (None, False):
+        return None
+    if isinstance(identifier, ArmijoLineSearch):
+        return identifier
+    if isinstance(identifier, str):
+        return ArmijoLineSearch(method=identifier)
+    if isinstance(identifier, Mapping):
+        if "class_name" in identifier:
+            return keras.saving.deserialize_keras_object(dict(identifier))
+        return ArmijoLineSearch(**identifier)
+    raise ValueError(f"line_search must be 'fast', 'classic', a dict of ArmijoLineSearch arguments or an "
+                     f"instance, got {identifier!r}.")
+
+
+__all__ = ["ArmijoLineSearch", "get"]
