@@ -102,9 +102,13 @@ def bench(preset, model, options, balancers, batch_size, steps, slow_steps, warm
     up, then timed step by step over several rounds that alternate the
     balancers; the ratio to uniform is the median over rounds of the ratio
     of the two medians in each round, so load from other processes that
-    comes and goes between rounds cancels out. Exact
-    MGDA at T=40 costs about 40 plain steps per step: the resnet18 preset
-    times only 2 of its steps (see --slow-steps). Progress goes to stderr.
+    comes and goes between rounds cancels out. Progress goes to stderr.
+
+    Exact MGDA (and parameter-space PCGrad) takes one full backward pass per
+    task: at T=40 a step costs about 25-40 plain steps and holds 40 copies
+    of the gradients (the resnet18 preset peaks near 13 GB of memory and
+    runs about 20 minutes on 2 CPU cores), so the resnet18 preset times only
+    2 of its steps (see --slow-steps).
 
     \b
     Examples:

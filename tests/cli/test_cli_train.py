@@ -45,7 +45,7 @@ def test_run_folder_holds_config_history_checkpoints_model_and_evaluation(finish
     config = _json(run_dir / "config.json")
     assert config["options"] == {"model": "multimnist_lenet", "data": "multidigits", "balancer": "mgda_ub",
                                  "epochs": 1, "batch_size": 256, "optimizer": "sgd", "lr": 0.01, "seed": 0,
-                                 "run_dir": str(run_dir), "data_dir": None}
+                                 "run_dir": str(run_dir), "data_dir": None, "line_search": None}
     assert config["recipe"]["balancer"] == "mgda_ub"
     assert config["optimizer"]["config"]["momentum"] == 0.9
     assert config["versions"]["keras"] == keras.__version__
