@@ -15,10 +15,14 @@ same initial weights and the same batches (batch 256), once per method:
   log-spaced in ``[--lr-min, --lr-max]`` (seed 001: 8 rates in [1e-3, 1e-1]).
 
 The searches use seed 001's settings (eta_ub = 1, beta = 0.1, eps = 1e-10,
-eta_ub halved every 10 epochs). Prints one line per run (test accuracy of each
-digit, mean eta and trials per step, seconds per epoch), the best fixed rate
-(highest mean test accuracy) and whether fast backtracking is within
-``--tolerance`` (0.5 points) of it on both tasks.
+eta_ub halved every 10 epochs). Prints one line per run: test accuracy of each
+digit after the last epoch and averaged over the last ``--smooth`` epochs
+(``@k``; the test set is evaluated after every epoch, and large steps make the
+last-epoch value swing by points), mean eta, mean trials and the share of steps
+accepted at eta_ub, seconds per epoch (training only). Then the best fixed rate
+(highest mean accuracy) and whether each search is within ``--tolerance``
+(0.5 points) of it on both tasks: after the last epoch (the acceptance test)
+and on the ``@k`` averages.
 
 Timing: in one process, after warm-up, the three methods (fast, classic, SGD
 at the best rate) run ``train_on_batch`` on one fixed batch, interleaved in
@@ -126,6 +130,20 @@ def step_history_callback(store: dict):
     return StepHistory()
 
 
+def epoch_test_callback(test, store: dict):
+    """A callback evaluating ``test`` after every epoch into ``store["<metric>"]`` lists (and its seconds)."""
+    import keras
+
+    class EpochTest(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            start = time.perf_counter()
+            for k, v in self.model.evaluate(test, verbose=0, return_dict=True).items():
+                store.setdefault(k, []).append(float(v))
+            store["seconds"] = store.get("seconds", 0.0) + time.perf_counter() - start
+
+    return EpochTest()
+
+
 def summarize_steps(steps: dict) -> dict:
     """Statistics of a line search's per-step history (eta quantiles, trials, steps at eps)."""
     import numpy as np
@@ -138,6 +156,7 @@ def summarize_steps(steps: dict) -> dict:
     return {"steps": int(eta.size), "eta_mean": float(eta.mean()),
             "eta_quantiles": {q: float(np.quantile(eta, float(q))) for q in ("0.05", "0.25", "0.5", "0.75", "0.95")},
             "trials_mean": float(trials.mean()), "trials_max": int(trials.max()),
+            "fraction_at_eta_ub": float((trials == 1).mean()),
             "trials_histogram": {str(k): int(c) for k, c in enumerate(counts) if c},
             "steps_at_eps": int((eta <= SEARCH["eps"] * 1.5).sum()),
             "steps_skipped": int(np.rint(np.asarray(steps.get("skipped", [0.0]))).sum())}
@@ -154,14 +173,18 @@ def train_run(method: str, lr: float | None, weights: list, args) -> dict:
     train, test = load_data(args.data_dir, args.seed, args.limit)
     model, variables = build(method, lr, weights)
     steps: dict = {}
+    per_epoch: dict = {}
     start = time.perf_counter()
-    history = model.fit(train, epochs=args.epochs, verbose=0, callbacks=[step_history_callback(steps)])
-    seconds = (time.perf_counter() - start) / args.epochs
-    results = model.evaluate(test, verbose=0, return_dict=True)
+    history = model.fit(train, epochs=args.epochs, verbose=0,
+                        callbacks=[step_history_callback(steps), epoch_test_callback(test, per_epoch)])
+    seconds = (time.perf_counter() - start - per_epoch.pop("seconds", 0.0)) / args.epochs
+    results = {k: v[-1] for k, v in per_epoch.items()}
+    k = min(args.smooth, args.epochs)
     name = method if lr is None else f"sgd@{lr:.2e}"
     first_loss = steps.pop("first_loss", float("nan"))
     return {"name": name, "method": method, "learning_rate": lr,
-            "test": {k: float(v) for k, v in results.items()},
+            "test": results, "test_per_epoch": per_epoch,
+            "test_last_epochs_mean": {name: float(sum(v[-k:]) / k) for name, v in per_epoch.items()},
             "history": {k: [float(x) for x in v] for k, v in history.history.items()},
             "steps": summarize_steps(steps),
             "step_history": {k: [round(x, 8) for x in v] for k, v in steps.items()},
@@ -212,35 +235,58 @@ def time_steps(contenders: dict, args, label: str) -> dict:
             "search_during_timing": searches, "step_seconds": times}
 
 
-def verdict(runs: list, tolerance: float) -> dict:
-    """The best fixed rate (highest mean test accuracy) and whether fast is within ``tolerance`` on both tasks."""
+def verdict(runs: list, tolerance: float, key: str = "test") -> dict:
+    """The best fixed rate (highest mean accuracy) and whether each search is within ``tolerance`` of it on both tasks.
+
+    Args:
+        runs: the rows of :func:`train_run`.
+        tolerance: the allowed accuracy gap (0.005 = 0.5 points).
+        key: ``"test"`` (after the last epoch) or ``"test_last_epochs_mean"`` (mean of the last epochs).
+    """
     sgd = [r for r in runs if r["method"] == "sgd"]
     if not sgd:
         return {}
-    mean = {r["name"]: (r["test"]["left_accuracy"] + r["test"]["right_accuracy"]) / 2 for r in sgd}
+    mean = {r["name"]: (r[key]["left_accuracy"] + r[key]["right_accuracy"]) / 2 for r in sgd}
     best = max(sgd, key=lambda r: mean[r["name"]])
-    out = {"best_fixed_rate": best["learning_rate"], "best_fixed": best["name"],
-           "best_fixed_accuracy": {t: best["test"][f"{t}_accuracy"] for t in ("left", "right")},
-           "per_task_max_fixed_accuracy": {t: max(r["test"][f"{t}_accuracy"] for r in sgd)
+    out = {"accuracy": key, "best_fixed_rate": best["learning_rate"], "best_fixed": best["name"],
+           "best_fixed_accuracy": {t: best[key][f"{t}_accuracy"] for t in ("left", "right")},
+           "per_task_max_fixed_accuracy": {t: max(r[key][f"{t}_accuracy"] for r in sgd)
                                            for t in ("left", "right")},
            "tolerance": tolerance}
     for method in SEARCHES:
         run = next((r for r in runs if r["method"] == method), None)
         if run is None:
             continue
-        gap = {t: run["test"][f"{t}_accuracy"] - best["test"][f"{t}_accuracy"] for t in ("left", "right")}
+        gap = {t: run[key][f"{t}_accuracy"] - best[key][f"{t}_accuracy"] for t in ("left", "right")}
         out[method] = {"gap_to_best_fixed": gap, "within_tolerance": all(g >= -tolerance for g in gap.values())}
     return out
 
 
+HEADER = (f"{'run':<14} {'left acc':>9} {'right acc':>9} {'mean':>7} {'left@k':>7} {'right@k':>7} "
+          f"{'mean eta':>9} {'trials':>7} {'at ub':>6} {'s/epoch':>8}")
+
+
 def print_run(row: dict) -> None:
-    test, steps = row["test"], row["steps"]
+    """One table line: final test accuracies, their means over the last k epochs (@k), search stats, speed."""
+    test, smooth, steps = row["test"], row["test_last_epochs_mean"], row["steps"]
     mean = (test["left_accuracy"] + test["right_accuracy"]) / 2
     eta = f"{steps['eta_mean']:.3g}" if steps else "-"
     trials = f"{steps['trials_mean']:.2f}" if steps else "-"
+    at_ub = f"{steps['fraction_at_eta_ub']:.0%}" if steps else "-"
     print(f"{row['name']:<14} {test['left_accuracy']:>9.4f} {test['right_accuracy']:>9.4f} {mean:>7.4f} "
-          f"{eta:>9} {trials:>7} {row['seconds_per_epoch']:>8.1f}{'  DIVERGED' if row['diverged'] else ''}",
-          flush=True)
+          f"{smooth['left_accuracy']:>7.4f} {smooth['right_accuracy']:>7.4f} {eta:>9} {trials:>7} {at_ub:>6} "
+          f"{row['seconds_per_epoch']:>8.1f}{'  DIVERGED' if row['diverged'] else ''}", flush=True)
+
+
+def print_verdict(result: dict, label: str) -> None:
+    best = result["best_fixed_accuracy"]
+    print(f"[{label}] best fixed rate {result['best_fixed_rate']:.3e} (left {best['left']:.4f}, right "
+          f"{best['right']:.4f})")
+    for method in SEARCHES:
+        if method in result:
+            gap = result[method]["gap_to_best_fixed"]
+            print(f"[{label}] {method}: gap to it left {gap['left'] * 100:+.2f} pts, right {gap['right'] * 100:+.2f} "
+                  f"pts -> within {result['tolerance'] * 100:.1f} pts on both: {result[method]['within_tolerance']}")
 
 
 def print_timing(timing: dict) -> None:
@@ -249,7 +295,8 @@ def print_timing(timing: dict) -> None:
     print(f"timing ({timing['weights']} weights, median s/step): "
           + ", ".join(f"{n} {s * 1000:.1f} ms" for n, s in med.items()))
     print("  ratios: " + ", ".join(f"{k} {v:.3f}" for k, v in ratios.items())
-          + "  (targets fast/sgd <= 1.15, fast/classic <= 0.75; seed 001: fast/sgd 1.05, classic/sgd 1.37, fast/classic 0.77)")
+          + "  (targets fast/sgd <= 1.15, fast/classic <= 0.75;"
+          + " seed 001: fast/sgd 1.05, classic/sgd 1.37, fast/classic 0.77)")
     print("  during timing: " + ", ".join(f"{n} eta {s['eta_mean']:.3g} trials {s['trials_mean']:.2f}"
                                           for n, s in search.items()), flush=True)
 
@@ -266,38 +313,38 @@ def main() -> None:
     parser.add_argument("--lr-min", type=float, default=1e-3)
     parser.add_argument("--lr-max", type=float, default=1e-1)
     parser.add_argument("--tolerance", type=float, default=0.005, help="accuracy gap allowed (0.005 = 0.5 points)")
+    parser.add_argument("--smooth", type=int, default=3,
+                        help="also compare test accuracies averaged over the last SMOOTH epochs")
     parser.add_argument("--timing-rounds", type=int, default=20)
     parser.add_argument("--timing-steps", type=int, default=5, help="steps per method per round")
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps per method first")
     parser.add_argument("--no-timing", action="store_true")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    if args.epochs < 1 or args.rates < 1 or not 0 < args.lr_min <= args.lr_max:
-        parser.error("need --epochs >= 1, --rates >= 1 and 0 < --lr-min <= --lr-max.")
+    if args.epochs < 1 or args.rates < 1 or args.smooth < 1 or not 0 < args.lr_min <= args.lr_max:
+        parser.error("need --epochs >= 1, --rates >= 1, --smooth >= 1 and 0 < --lr-min <= --lr-max.")
 
     weights = initial_weights(args.seed)
     plan = [("fast", None), ("classic", None)] + [("sgd", float(lr)) for lr in
                                                  np.geomspace(args.lr_min, args.lr_max, args.rates)]
-    print(f"{'run':<14} {'left acc':>9} {'right acc':>9} {'mean':>7} {'mean eta':>9} {'trials':>7} {'s/epoch':>8}")
+    print(HEADER)
     runs = []
     for method, lr in plan:
         runs.append(train_run(method, lr, weights, args))
         print_run(runs[-1])
     result = verdict(runs, args.tolerance)
+    smoothed = verdict(runs, args.tolerance, "test_last_epochs_mean")
     first = {round(r["first_step_loss"], 6) for r in runs}
     print(f"same start (first-step loss {sorted(first)}): {len(first) == 1}")
-    print(f"best fixed rate: {result['best_fixed_rate']:.3e} (left {result['best_fixed_accuracy']['left']:.4f}, "
-          f"right {result['best_fixed_accuracy']['right']:.4f})")
-    for method in SEARCHES:
-        gap = result[method]["gap_to_best_fixed"]
-        print(f"{method}: gap to best fixed rate left {gap['left'] * 100:+.2f} pts, right {gap['right'] * 100:+.2f} "
-              f"pts -> within {args.tolerance * 100:.1f} pts on both: {result[method]['within_tolerance']}")
+    print_verdict(result, "final epoch (acceptance)")
+    print_verdict(smoothed, f"mean of last {min(args.smooth, args.epochs)} epochs")
 
     timings = []
     if not args.no_timing:
         best = next(r for r in runs if r["name"] == result["best_fixed"])
         trained = {r["method"]: r["trained_weights"] for r in runs if r["method"] in SEARCHES}
-        for label, pick in (("init", lambda m: weights), ("trained", lambda m: trained.get(m, best["trained_weights"]))):
+        for label, pick in (("init", lambda m: weights),
+                            ("trained", lambda m: trained.get(m, best["trained_weights"]))):
             contenders = {"fast": ("fast", None, pick("fast")), "classic": ("classic", None, pick("classic")),
                           best["name"]: ("sgd", best["learning_rate"], pick("sgd"))}
             timings.append(time_steps(contenders, args, label))
@@ -308,7 +355,8 @@ def main() -> None:
             r.pop("trained_weights")
         report = {"settings": {**{k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
                                "balancer": BALANCER, "search": SEARCH, "batch_size": 256},
-                  "runs": runs, "verdict": result, "timing": timings}
+                  "runs": runs, "verdict": result,
+                  "verdict_last_epochs_mean": smoothed, "timing": timings}
         args.out.write_text(json.dumps(report, indent=2))
 
 

@@ -33,6 +33,11 @@ class ArmijoLineSearch(keras.layers.Layer):
       Needs a latent balancer (``mgda_ub``, ``edm``, ``hybrid``, latent
       ``gradnorm``/``pcgrad``) and a model whose parameterised shared blocks are
       shared by every task.
+      As in the seed, the trial checks only the heads at z - eta d_z; the
+      trunk's actual move of z, eta (dz/d theta_sh)(dz/d theta_sh)^T d_z, is not
+      checked and is typically hundreds of times larger (d_z is the gradient of
+      the batch-mean loss). On MultiMNIST the search then accepts eta_ub on
+      almost every step, so eta_ub acts as the trunk's learning rate.
     - ``method="classic"`` (Alg. 4.1): trials run the whole model at
       theta - eta d; rule ``"4.1"``; works with any balancer.
 

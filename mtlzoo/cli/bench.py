@@ -59,15 +59,17 @@ def _table(result: dict) -> list[str]:
     lines = [f"{result['model']} {result['model_options'] or ''}".rstrip()
              + f": T={result['tasks']}, input {shape}, batch {result['batch_size']}; "
                f"median of the timed steps after {result['warmup']} warm-up step(s), {result['rounds']} round(s)"]
-    header = ("balancer", "steps", "median ms/step", "x uniform", "(of medians)")
+    header = ("balancer", "steps", "median ms/step", "x uniform", "(of medians)", "min ms", "(of minimums)")
     rows = [(r["balancer"], str(r["steps"]), f"{r['median_ms']:.2f}", f"{r['ratio']:.3f}",
-             f"{r['ratio_of_medians']:.3f}") for r in result["results"]]
+             f"{r['ratio_of_medians']:.3f}", f"{r['min_ms']:.2f}", f"{r['ratio_of_minimums']:.3f}")
+            for r in result["results"]]
     widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
     for row in (header, tuple("-" * w for w in widths), *rows):
         lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
     if "mgda/mgda_ub" in result["ratios"]:
         lines.append(f"mgda / mgda_ub: {result['ratios']['mgda/mgda_ub']:.2f}")
-    lines.append("x uniform: median over rounds of the round's median / uniform's median in that round")
+    lines.append("x uniform: median over rounds of (the balancer's median / uniform's median in that round); "
+                 "(of medians), (of minimums): over all timed steps")
     return lines
 
 

@@ -30,6 +30,8 @@ def test_result_structure_ratios_and_step_counts():
         assert row["median_ms"] == pytest.approx(float(np.median(row["times_ms"])))
         assert math.isfinite(row["ratio"]) and row["ratio"] > 0
         assert row["ratio_of_medians"] == pytest.approx(row["median_ms"] / rows["uniform"]["median_ms"])
+        assert row["min_ms"] == pytest.approx(min(row["times_ms"]))
+        assert row["ratio_of_minimums"] == pytest.approx(row["min_ms"] / rows["uniform"]["min_ms"])
         assert row["first_step_s"] > 0
     assert set(result["ratios"]) == {"mgda_ub/uniform", "mgda/uniform", "mgda/mgda_ub"}
     assert result["ratios"]["mgda_ub/uniform"] == rows["mgda_ub"]["ratio"]
