@@ -139,11 +139,13 @@ class StepContext:
         matrices; parameter gradients are sums over samples, so replicas
         all-reduce the gradients themselves first (DESIGN.md, Distribution).
         """
-        rows = [tf.concat([tf.reshape(tf.cast(g, tf.float32), [-1]) for g in parts], 0) for parts in vectors]
-        matrix = tf.stack(rows)
-        if space == "parameters":
-            matrix = self.all_reduce_sum(matrix)
-        gram = tf.matmul(matrix, matrix, transpose_b=True)
+        gram = None
+        for j in range(len(vectors[0])):  # one tensor at a time: no T x (all parameters) copy
+            matrix = tf.stack([tf.reshape(tf.cast(parts[j], tf.float32), [-1]) for parts in vectors])
+            if space == "parameters":
+                matrix = self.all_reduce_sum(matrix)
+            term = tf.matmul(matrix, matrix, transpose_b=True)
+            gram = term if gram is None else gram + term
         if space == "latent":
             gram = self.all_reduce_sum(gram)
         return gram / tf.square(self.loss_scale)
