@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import mtlzoo
@@ -88,8 +88,9 @@ def test_fast_steps_satisfy_the_rule_as_written(rule):
             assert trial_loss <= rhs + 1e-6 * max(1.0, abs(rhs)), (rule, t, eta, trial_loss, rhs)
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=8, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), eta_max=st.sampled_from([0.1, 1.0, 10.0]))
+@example(seed=424, eta_max=1.0)  # a step whose decrease is below float32 resolution
 def test_classic_steps_satisfy_rule_4_1_and_decrease_both_losses(seed, eta_max):
     """Property over random convex problems: each classical step satisfies Armijo 4.1 at the actual new
     weights, and therefore lowers both task losses."""
@@ -108,12 +109,12 @@ def test_classic_steps_satisfy_rule_4_1_and_decrease_both_losses(seed, eta_max):
         for t in model.tasks:
             own = terms[t]["own"]
             moved = [before[v.path] - after[v.path] for v in model.block_variables([f"head_{t}"])]
-            own_sq = sum(float((g * g).sum()) for g in own)
             eta_own_sq = sum(float((m * g).sum()) for m, g in zip(moved, own))  # eta * ||u_t||^2
             eta_inner = sum(float((g * d).sum()) for g, d in zip(terms[t]["sh"], d_sh))
             rhs = terms[t]["loss"] - BETA * (eta_own_sq + eta_inner)
             assert losses[t] <= rhs + 1e-5 * max(1.0, abs(rhs)), (t, losses[t], rhs)
-            if own_sq > 1e-10:
+            guaranteed = BETA * (eta_own_sq + eta_inner)  # the decrease rule 4.1 promises
+            if guaranteed > 1e-5 * max(1.0, terms[t]["loss"]):  # above float32 noise: a strict decrease
                 assert losses[t] < terms[t]["loss"], (t, losses[t], terms[t]["loss"])
 
 
