@@ -9,5 +9,5 @@ from mtlzoo.training.multi_task_model import MultiTaskModel
 from mtlzoo.training.step_context import StepContext
 from mtlzoo.training.variable_groups import VariableGroups
 
-__all__ = ["ArmijoLineSearch", "BalancerCallback", "MultiTaskModel", "StepContext", "VariableGroups", "balancers", "min_norm",
-           "solvers"]
+__all__ = ["ArmijoLineSearch", "BalancerCallback", "MultiTaskModel", "StepContext", "VariableGroups", "balancers",
+           "min_norm", "solvers"]

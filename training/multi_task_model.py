@@ -145,14 +145,20 @@ class MultiTaskModel(TreeNetwork):
         trackers = {f"{t}_loss": keras.metrics.Mean(name=f"{t}_loss") for t in tasks}
         trackers.update({n: keras.metrics.Mean(name=n) for n in self._training_logs(search)})
         config = {"optimizer": keras.optimizers.serialize(optimizer), "loss": _plain(losses),
-                  "metrics": _plain(task_metrics) or {}, "balancer": keras.saving.serialize_keras_object(self._balancer),
+                  "metrics": _plain(task_metrics) or {},
+                  "balancer": keras.saving.serialize_keras_object(self._balancer),
                   "loss_weights": weights,
                   # False, not None: a reload must not fall back to the recipe's line search
                   "line_search": keras.saving.serialize_keras_object(search) if search is not None else False,
                   **{k: kwargs[k] for k in ("run_eagerly", "steps_per_execution", "jit_compile") if k in kwargs}}
         self._mtl = _Compiled(loss_fns, weights, trackers, VariableGroups.of(self), config)
         if search is not None:
-            search.setup(self)
+            try:
+                search.setup(self)
+            except ValueError:
+                self._set_tracked("_line_search", None)  # stay usable: compiled without the search
+                self._mtl.config["line_search"] = False
+                raise
 
     def _training_logs(self, search) -> tuple[str, ...]:
         return tuple(self._balancer.log_names()) + (tuple(search.log_names()) if search is not None else ())

@@ -218,7 +218,8 @@ def _conv_bn(x, filters: int, kernel: int, stride: int, dilation: int, conv_name
         padding = "valid"
     x = keras.layers.Conv2D(filters, kernel, strides=stride, padding=padding, dilation_rate=dilation,
                             use_bias=False, kernel_initializer=_initializer(), name=conv_name)(x)
-    x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, synchronized=True, name=bn_name)(x)
+    x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, synchronized=True,
+                                        name=bn_name)(x)
     return keras.layers.ReLU(name=relu)(x) if relu else x
 
 

@@ -67,7 +67,8 @@ ENTRY = register(ZooEntry(
     # Seed 001 §5: fast backtracking (Alg. 4.2) along the MGDA-UB direction, batch 256, eta_ub = 1,
     # beta = 0.1, eps = 1e-10, eta_ub halved every 10 epochs; the optimizer is the fallback without it.
     recipe={"optimizer": {"class_name": "SGD", "config": {"learning_rate": 0.01, "momentum": 0.9}},
-            "loss": "binary_crossentropy_from_logits", "metrics": [{"class_name": "BinaryAccuracy", "config": {"threshold": 0.0}}],  # on logits
+            "loss": "binary_crossentropy_from_logits",
+            "metrics": [{"class_name": "BinaryAccuracy", "config": {"threshold": 0.0}}],  # threshold 0 on logits
             "balancer": "mgda_ub", "batch_size": 256, "data": "cifar10_one_vs_rest",
             "line_search": {"method": "fast", "eta_max": 1.0, "beta": 0.1, "eps": 1e-10,
                             "decay": 0.5, "decay_every": 10}},

@@ -72,8 +72,9 @@ def reference_task_gradients(model, x, y):
             outputs, latents = model.forward(x, training=True, latents="all")
             loss = model.task_losses(y, outputs)[task]
         zs = [latents[b] for b in blocks]
-        grads = tape.gradient(loss, zs + model.trainable_variables)
-        grads = [np.zeros(s.shape, "float32") if g is None else g for g, s in zip(grads, zs + model.trainable_variables)]
+        sources = zs + model.trainable_variables
+        grads = [np.zeros(s.shape, "float32") if g is None else g
+                 for g, s in zip(tape.gradient(loss, sources), sources)]
         out[task] = {"latent": {b: np.asarray(g) for b, g in zip(blocks, grads[:len(blocks)])},
                      "params": [np.asarray(g) for g in grads[len(blocks):]]}
     return out

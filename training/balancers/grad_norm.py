@@ -1,4 +1,5 @@
-"""``gradnorm``: GradNorm (Chen et al., seed 003 Alg. 1) on the last shared weights or on the latents Z (seed 000 eq. 4.11)."""
+"""``gradnorm``: GradNorm (Chen et al., seed 003 Alg. 1) on the last shared weights or on the latents Z
+(seed 000 eq. 4.11)."""
 
 from __future__ import annotations
 

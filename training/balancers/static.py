@@ -45,7 +45,8 @@ class Static(Balancer):
             self._c = {t: spec.get(t, 1.0) for t in self.tasks}
         else:
             if len(spec) != len(self.tasks):
-                raise ValueError(f"static balancer: {len(spec)} weights for {len(self.tasks)} tasks {list(self.tasks)}.")
+                raise ValueError(f"static balancer: {len(spec)} weights for {len(self.tasks)} tasks "
+                                 f"{list(self.tasks)}.")
             self._c = dict(zip(self.tasks, spec))
         bad = {t: c for t, c in self._c.items() if not c >= 0}
         if bad:
