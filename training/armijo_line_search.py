@@ -41,7 +41,10 @@ class ArmijoLineSearch(keras.layers.Layer):
     - ``method="classic"`` (Alg. 4.1): trials run the whole model at
       theta - eta d; rule ``"4.1"``; works with any balancer.
 
-    A non-finite trial loss fails the trial. When no eta >= ``eps`` passes,
+    Runs on one device: under a ``tf.distribute`` strategy with several
+    replicas ``compile`` refuses it (the backtracking loop would need a
+    cross-replica reduction inside ``tf.while_loop``). A non-finite trial
+    loss fails the trial. When no eta >= ``eps`` passes,
     the step at ``eps`` is taken if its losses are finite, otherwise the batch
     is skipped. Logs: ``eta`` (mean step), ``trials`` (mean trials per step),
     ``skipped`` (fraction of skipped batches). eta_ub is multiplied by
@@ -91,6 +94,12 @@ class ArmijoLineSearch(keras.layers.Layer):
     # ------------------------------------------------------------------ setup
     def setup(self, model) -> None:
         """Check the model suits the method and create the state (eta_ub, epochs seen)."""
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        if replicas > 1:
+            raise ValueError(
+                f"line_search is not supported under a tf.distribute strategy with {replicas} replicas: the "
+                "backtracking loop would need a cross-replica reduction inside tf.while_loop, which "
+                "tf.distribute does not allow. Train on one device, or without line_search.")
         groups = model._mtl.groups
         tasks = tuple(model.tasks)
         if self.method == "fast":

@@ -25,6 +25,8 @@ BALANCERS = ("uniform", "uncertainty", "gradnorm", "mgda", "mgda_ub", "hybrid", 
 TRAIN_ON_BATCH = ("mgda_ub",)
 #: Partial-label sample weights: each replica's share is its weighted sum over the global total weight.
 WEIGHTED = ("uniform+weighted", "mgda_ub+weighted")
+#: Armijo line search: refused under a multi-replica strategy (a reduction inside tf.while_loop).
+LINE_SEARCH = ("mgda_ub+fast", "mgda_ub+classic")
 ATOL = 1e-5
 TIMEOUT = 600
 
@@ -65,8 +67,13 @@ def assert_matches_one_device(name: str, result: dict, atol: float = ATOL) -> No
 def mirrored_report(tmp_path_factory) -> dict:
     """One subprocess checks every balancer under MirroredStrategy over two logical CPUs."""
     out = tmp_path_factory.mktemp("mirrored") / "report.json"
-    run_worker("mirrored", str(out), "--balancers", *BALANCERS, *WEIGHTED, "--train-on-batch", *TRAIN_ON_BATCH)
+    run_worker("mirrored", str(out), "--balancers", *BALANCERS, *WEIGHTED, *LINE_SEARCH, "--train-on-batch", *TRAIN_ON_BATCH)
     return json.loads(out.read_text())
+
+
+@pytest.mark.parametrize("name", LINE_SEARCH)
+def test_line_search_is_refused_with_a_clear_error(mirrored_report, name):
+    assert "not supported under a tf.distribute strategy with 2 replicas" in mirrored_report[name]["refused"]
 
 
 @pytest.mark.parametrize("name", BALANCERS + WEIGHTED)
