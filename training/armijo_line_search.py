@@ -173,18 +173,18 @@ class ArmijoLineSearch(keras.layers.Layer):
         return {"eta": eta, "trials": tf.cast(trials, tf.float32),
                 "skipped": tf.cast(tf.logical_not(take), tf.float32)}
 
-    def _own_squares(self, step, direction) -> tf.Tensor:
-        """||grad_t L_t||^2 over each task's own parameters, for the global batch."""
-        index = {id(v): i for i, v in enumerate(step.variables)}
+    @staticmethod
+    def _own_squares(step, direction) -> tf.Tensor:
+        """||grad_t L_t||^2 over each task's own parameters."""
         out = []
         for t in step.tasks:
-            parts = [step.all_reduce_sum(direction[index[id(v)]]) for v in step.groups.own[t]]
+            parts = [direction[step.index_of(v)] for v in step.groups.own[t]]
             out.append(tf.add_n([tf.reduce_sum(tf.square(p)) for p in parts]) if parts else tf.constant(0.0))
         return tf.stack(out)
 
     def _fast(self, model, step, direction, loss_of):
         block = self._plan["block"]
-        if "latent_direction" not in step.record or block not in step.record.get("latent_direction", {}):
+        if block not in step.record.get("latent_direction", {}):
             raise ValueError(f"line_search='fast': balancer {model.balancer.name!r} produced no latent direction.")
         tasks = step.groups.shared[0][1]
         gram = step.record["latent_grams"][block]
@@ -193,9 +193,9 @@ class ArmijoLineSearch(keras.layers.Layer):
         inner = tf.stack([inner_by_task[t] for t in step.tasks])
         z = tf.nest.flatten(step.latents[block])
         d_z = [tf.cast(d, tf.float32) / step.loss_scale for d in step.record["latent_direction"][block]]
-        index = {id(v): i for i, v in enumerate(step.variables)}
-        heads = {t: [(model.block_layer(b), [direction[index[id(v)]] for v in model.block_layer(b).trainable_variables])
-                     for b in self._plan["heads"][t]] for t in step.tasks}
+        layers = {t: [model.block_layer(b) for b in self._plan["heads"][t]] for t in step.tasks}
+        heads = {t: [(layer, [direction[step.index_of(v)] for v in layer.trainable_variables]) for layer in layers[t]]
+                 for t in step.tasks}
         structure = step.latents[block]
 
         def trial(eta):
@@ -217,19 +217,15 @@ class ArmijoLineSearch(keras.layers.Layer):
 
     def _classic(self, model, step, direction, x, loss_of):
         grads = step.record.get("parameter_gradients") or step.parameter_gradients()
-        index = {id(v): i for i, v in enumerate(step.variables)}
         inner = []
-        for t in step.tasks:
-            total = tf.constant(0.0)
-            for block, _, variables in step.groups.shared_of(t):
-                for v, g in zip(variables, grads[t]["shared"][block]):
-                    g_t = step.all_reduce_sum(tf.cast(g, tf.float32) / step.loss_scale)
-                    d = step.all_reduce_sum(direction[index[id(v)]])
-                    total += tf.reduce_sum(g_t * d)
-            inner.append(total)
+        for t in step.tasks:  # (dL_t/d theta_sh)^T d_sh, unscaled
+            terms = [tf.reduce_sum(tf.cast(g, tf.float32) * direction[step.index_of(v)])
+                     for block, _, variables in step.groups.shared_of(t)
+                     for v, g in zip(variables, grads[t]["shared"][block])]
+            inner.append(tf.add_n(terms) / step.loss_scale if terms else tf.constant(0.0))
         inner = tf.stack(inner)
         trainable = model.trainable_variables
-        positions = [index[id(v)] for v in trainable]
+        positions = [step.index_of(v) for v in trainable]
         non_trainable = [v.value for v in model.non_trainable_variables]
 
         def trial(eta):

@@ -75,6 +75,10 @@ class StepContext:
         return ctx.all_reduce(tf.distribute.ReduceOp.SUM, value)
 
     # --------------------------------------------------------- assembling
+    def index_of(self, variable) -> int:
+        """The position of ``variable`` in :attr:`variables` (and in every gradient list)."""
+        return self._index[id(variable)]
+
     def empty(self) -> list:
         """A gradient list with one ``None`` slot per variable."""
         return [None] * len(self.variables)

@@ -88,12 +88,6 @@ def weighted_sum(per_sample: tf.Tensor, sample_weight=None) -> tuple[tf.Tensor, 
     return tf.reduce_sum(w * per_sample), tf.reduce_sum(w)
 
 
-def weighted_mean(per_sample: tf.Tensor, sample_weight=None) -> tf.Tensor:
-    """``sum(w * l) / sum(w)`` (see :func:`weighted_sum`); 0 when no sample has weight."""
-    total, weight = weighted_sum(per_sample, sample_weight)
-    return tf.math.divide_no_nan(total, weight)
-
-
 def split_targets(y: Any, sample_weight: Any, tasks: Sequence[str]) -> tuple[dict, dict]:
     """``({task: y_t}, {task: w_t or None})`` from a batch's targets and sample weights."""
     if isinstance(y, Mapping):

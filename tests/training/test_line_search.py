@@ -196,7 +196,6 @@ def test_edm_direction_is_equiangular():
         outputs, latents = model.forward(x, training=True)
         losses = model.task_losses(y, outputs)
     step = StepContext(model, tape, losses, losses, latents, model.trainable_variables, groups)
-    tf.function(lambda: model.balancer.gradients(step))  # traceable
     model.balancer.gradients(step)
     d = np.concatenate([u.numpy().ravel() for u in step.record["latent_direction"]["trunk"]])
     lg = step.latent_gradients()
