@@ -13,10 +13,12 @@ def main() -> None:
 
 def _register_commands() -> None:
     from mtlzoo.cli.bench import bench
+    from mtlzoo.cli.export import export
     from mtlzoo.cli.train import train
     from mtlzoo.cli.zoo import zoo
 
     main.add_command(bench)
+    main.add_command(export)
     main.add_command(train)
     main.add_command(zoo)
 
