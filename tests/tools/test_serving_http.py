@@ -203,8 +203,8 @@ def test_busy_port_is_a_clear_error(server, models_dir):
 
 
 def test_exported_zoo_model_serves_model_predict(tmp_path):
-    export = pytest.importorskip("mtlzoo.tools.export").export
     import mtlzoo
+    from mtlzoo.tools.export import export
 
     model = mtlzoo.models.get("multimnist_lenet", width=2)
     x = np.random.default_rng(1).random((3, 28, 28, 1), dtype="float32")
@@ -215,6 +215,9 @@ def test_exported_zoo_model_serves_model_predict(tmp_path):
         rows = requests.post(f"{url}:predict", json={"instances": x.tolist()}, timeout=60).json()["predictions"]
         left = requests.post(f"{url}:predict", json={"signature_name": "task_left", "inputs": {"image": x.tolist()}},
                              timeout=60).json()["outputs"]
+        meta = requests.get(f"{url}/metadata", timeout=60).json()["metadata"]
+    assert meta["mtlzoo"]["input"]["name"] == "image" and "[0, 1]" in meta["mtlzoo"]["preprocessing"]
+    assert set(meta["signature_def"]["signature_def"]) == {"serving_default", "task_left", "task_right"}
     for task in ("left", "right"):
         np.testing.assert_allclose([r[task] for r in rows], want[task], atol=1e-5, rtol=1e-5)
     np.testing.assert_allclose(left, want["left"], atol=1e-5, rtol=1e-5)

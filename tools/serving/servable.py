@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import tensorflow as tf
 from google.protobuf import json_format
 from tensorflow.core.protobuf import saved_model_pb2
 
+from mtlzoo.tools.export import METADATA_FILE
 from mtlzoo.tools.serving.serving_error import ServingError
 from mtlzoo.tools.serving.signature import Signature
 
@@ -40,6 +42,7 @@ class Servable:
         self._loaded = tf.saved_model.load(str(self.path))  # keeps the variables alive
         self.signatures = {key: Signature(key, fn) for key, fn in self._loaded.signatures.items()}
         self._signature_defs = self._read_signature_defs()
+        self.description = self._read_description()
 
     def status(self) -> dict:
         """This version's entry of TF Serving's ``model_version_status`` list."""
@@ -47,9 +50,16 @@ class Servable:
                 "status": {"error_code": "OK", "error_message": ""}}
 
     def metadata(self) -> dict:
-        """TF Serving's ``GET /v1/models/<name>[/versions/<v>]/metadata`` answer."""
+        """TF Serving's ``GET /v1/models/<name>[/versions/<v>]/metadata`` answer.
+
+        For an export of :func:`mtlzoo.tools.export`, ``metadata.mtlzoo`` adds its
+        ``assets.extra/mtlzoo.json``: the input, the preprocessing it expects and each task's output.
+        """
+        metadata = {"signature_def": {"signature_def": self._signature_defs}}
+        if self.description is not None:
+            metadata["mtlzoo"] = self.description
         return {"model_spec": {"name": self.name, "signature_name": "", "version": str(self.version)},
-                "metadata": {"signature_def": {"signature_def": self._signature_defs}}}
+                "metadata": metadata}
 
     def predict(self, request) -> dict:
         """Answer a parsed ``:predict`` body (row format ``instances`` or columnar ``inputs``).
@@ -83,6 +93,15 @@ class Servable:
                                     f"'{self.name}' version {self.version}; its signatures: "
                                     f"{', '.join(sorted(self.signatures))}")
         return self.signatures[name]
+
+    def _read_description(self) -> dict | None:
+        """``assets.extra/mtlzoo.json`` when the export has one and it is a JSON object, else ``None``."""
+        path = self.path / "assets.extra" / METADATA_FILE
+        try:
+            description = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        return description if isinstance(description, dict) else None
 
     def _read_signature_defs(self) -> dict:
         """The served signatures' SignatureDefs as TF Serving prints them (dtypes ``DT_FLOAT``, sizes "-1")."""
