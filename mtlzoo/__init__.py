@@ -53,6 +53,13 @@ _LAZY = {
     "load_model": "mtlzoo.saving",
     "register_all": "mtlzoo.saving",
 }
+# ``peel`` and ``split`` are facade functions AND submodules of the same name: the first import of a
+# submodule (``from mtlzoo.peel import peel`` anywhere) would rebind ``mtlzoo.peel`` to the module.
+# Load the two pure-Python submodules now and drop those attributes, so ``__getattr__`` gives the functions.
+for _name in ("peel", "split"):
+    importlib.import_module(f"mtlzoo.{_name}")
+    globals().pop(_name, None)
+del _name
 _SUBMODULES = ("heads", "layers", "data", "models", "training", "tools", "testing", "tree_ops", "cli")
 _PURE = {"TaskTree", "Registry", "tree_ops", "cli", "data"}
 

@@ -11,6 +11,7 @@ SERIALIZABLE_MODULES = (
     "mtlzoo.layers",
     "mtlzoo.training",
     "mtlzoo.models",
+    "mtlzoo.tools.split_search.slimming",  # BatchNormSlimming, a gamma regularizer kept in saved models
 )
 
 _done = False

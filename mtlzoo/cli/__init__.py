@@ -14,11 +14,15 @@ def main() -> None:
 def _register_commands() -> None:
     from mtlzoo.cli.bench import bench
     from mtlzoo.cli.export import export
+    from mtlzoo.cli.search import search
+    from mtlzoo.cli.serve import serve
     from mtlzoo.cli.train import train
     from mtlzoo.cli.zoo import zoo
 
     main.add_command(bench)
     main.add_command(export)
+    main.add_command(search)
+    main.add_command(serve)
     main.add_command(train)
     main.add_command(zoo)
 

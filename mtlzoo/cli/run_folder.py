@@ -185,7 +185,7 @@ class RunFolder:
     # ---------------------------------------------------------------- writing
     def write_json(self, path: str | os.PathLike, data: Any) -> None:
         """Write ``data`` as JSON to ``path`` through a temporary file and ``os.replace``."""
-        text = json.dumps(_jsonable(data), indent=2, sort_keys=False) + "\n"
+        text = json.dumps(jsonable(data), indent=2, sort_keys=False) + "\n"
         with self._atomic(Path(path)) as tmp:
             Path(tmp).write_text(text)
 
@@ -241,15 +241,15 @@ class _AtomicPath:
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
         return math.isclose(float(a), float(b), rel_tol=1e-6, abs_tol=0.0)  # float32 round-off
-    return _jsonable(a) == _jsonable(b)
+    return jsonable(a) == jsonable(b)
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """Tuples to lists, numpy scalars to Python numbers, paths to strings (recursively)."""
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     if hasattr(value, "item") and callable(value.item):

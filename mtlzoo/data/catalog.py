@@ -52,6 +52,15 @@ INFOS: dict[str, DatasetInfo] = {
         "multidigits", "MultiMNIST built from scikit-learn's bundled 8x8 digits (no files, no network)",
         (28, 28, 1), _DIGITS, {"train": 1437, "test": 360}, batch_size=64,
         source="embedded default; MultiMNIST construction of seed 002 §4.1", files="ships with scikit-learn"),
+    "planted_mnist": DatasetInfo(
+        "planted_mnist", "MNIST with planted task structure: digit, shifted ((digit + 3) mod 10, the same "
+        "information) and teacher (argmax of a fixed random CNN, unrelated features)", (28, 28, 1),
+        (TaskInfo("digit", "classification", 10, description="the MNIST class"),
+         TaskInfo("shifted", "classification", 10, description="(digit + 3) mod 10"),
+         TaskInfo("teacher", "classification", 10,
+                  description="argmax of an untrained random CNN's logits, standardised per class on train")),
+        {"train": 60000, "test": 10000}, batch_size=256,
+        source="split-search acceptance data (issue 6; seed 000 §5)", files=_MNIST_FILES),
     "mnist_triple": DatasetInfo(
         "mnist_triple", "MNIST, Fashion-MNIST and KMNIST as three tasks with separate inputs, masked",
         (28, 28, 1), tuple(TaskInfo(t, "classification", 10, description=f"{t} class")
@@ -90,6 +99,7 @@ LOADERS: dict[str, tuple[str, str]] = {
     "multimnist": ("mtlzoo.data.multimnist", "load_multimnist"),
     "multimnist_shift": ("mtlzoo.data.multimnist_shift", "load_multimnist_shift"),
     "multidigits": ("mtlzoo.data.multidigits", "load_multidigits"),
+    "planted_mnist": ("mtlzoo.data.planted_mnist", "load_planted_mnist"),
     "mnist_triple": ("mtlzoo.data.mnist_triple", "load_mnist_triple"),
     "cifar10": ("mtlzoo.data.cifar10", "load_cifar10"),
     "celeba": ("mtlzoo.data.celeba", "load_celeba"),
