@@ -52,12 +52,15 @@ SEARCH = {"eta_max": 1.0, "beta": 0.1, "eps": 1e-10, "decay": 0.5, "decay_every"
 SEARCHES = ("fast", "classic")
 
 
-def load_data(data_dir: Path, seed: int, limit: int | None):
-    """The seeded MultiMNIST train/test pipelines (rebuilt per run, so every run sees the same batches)."""
+def load_data(data_dir: Path, seed: int, limit: int | None, name: str = "multimnist"):
+    """The seeded MultiMNIST train/test pipelines (rebuilt per run, so every run sees the same batches).
+
+    ``name``: ``multimnist`` (seed 002's construction) or ``multimnist_shift`` (seed 001 §5.1's overlay).
+    """
     import mtlzoo
 
-    train = mtlzoo.data.get("multimnist", split="train", data_dir=data_dir, seed=seed, download=False)
-    test = mtlzoo.data.get("multimnist", split="test", data_dir=data_dir, seed=seed, download=False)
+    train = mtlzoo.data.get(name, split="train", data_dir=data_dir, seed=seed, download=False)
+    test = mtlzoo.data.get(name, split="test", data_dir=data_dir, seed=seed, download=False)
     if limit:
         train, test = train.take(limit), test.take(max(1, limit // 6))
     return train, test
@@ -170,7 +173,7 @@ def train_run(method: str, lr: float | None, weights: list, args) -> dict:
 
     keras.backend.clear_session()
     testing.seed_everything(args.seed)
-    train, test = load_data(args.data_dir, args.seed, args.limit)
+    train, test = load_data(args.data_dir, args.seed, args.limit, args.data)
     model, variables = build(method, lr, weights)
     steps: dict = {}
     per_epoch: dict = {}
@@ -208,7 +211,7 @@ def time_steps(contenders: dict, args, label: str) -> dict:
 
     keras.backend.clear_session()
     testing.seed_everything(args.seed)
-    train, _ = load_data(args.data_dir, args.seed, args.limit)
+    train, _ = load_data(args.data_dir, args.seed, args.limit, args.data)
     x, y = next(iter(train))
     models = {name: build(method, lr, weights)[0] for name, (method, lr, weights) in contenders.items()}
     logs: dict = {name: [] for name in models}
@@ -320,12 +323,21 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps per method first")
     parser.add_argument("--no-timing", action="store_true")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--data", choices=("multimnist", "multimnist_shift"), default="multimnist",
+                        help="multimnist (seed 002's pairs) or multimnist_shift (seed 001 §5.1's overlay)")
+    parser.add_argument("--searches", default="fast,classic",
+                        help="comma-separated line searches to train (fast, classic); timing needs both")
     args = parser.parse_args()
     if args.epochs < 1 or args.rates < 1 or args.smooth < 1 or not 0 < args.lr_min <= args.lr_max:
         parser.error("need --epochs >= 1, --rates >= 1, --smooth >= 1 and 0 < --lr-min <= --lr-max.")
 
     weights = initial_weights(args.seed)
-    plan = [("fast", None), ("classic", None)] + [("sgd", float(lr)) for lr in
+    searches = [m for m in args.searches.split(",") if m]
+    if not searches or any(m not in SEARCHES for m in searches):
+        parser.error(f"--searches: a comma-separated subset of {SEARCHES}, got {args.searches!r}.")
+    if set(searches) != set(SEARCHES) and not args.no_timing:
+        parser.error("timing compares fast, classic and SGD: pass --searches fast,classic or --no-timing.")
+    plan = [(m, None) for m in searches] + [("sgd", float(lr)) for lr in
                                                  np.geomspace(args.lr_min, args.lr_max, args.rates)]
     print(HEADER)
     runs = []

@@ -60,6 +60,8 @@ def split(model_name, data_name, data_dir, limit, steps, strategy, initial_epoch
       mtlzoo search split --data planted_mnist --data-dir ~/data --limit 10000 --steps 1
       mtlzoo search split --data planted_mnist --data-dir ~/data --strategy random --seed 1
     """
+    import inspect
+
     import mtlzoo
     from mtlzoo.testing import seed_everything
     from mtlzoo.tools.split_search import GreedySplitSearch
@@ -78,6 +80,11 @@ def split(model_name, data_name, data_dir, limit, steps, strategy, initial_epoch
         train = mtlzoo.data.get(data_name, split="train", batch_size=batch_size, data_dir=data_dir, seed=seed,
                                 **options)
         test = mtlzoo.data.get(data_name, split="test", batch_size=batch_size, data_dir=data_dir, seed=seed)
+        # activations are compared on the first --max-batches test batches: with per-task inputs (mnist_triple,
+        # visual_decathlon) the test split runs task by task, so compare on mixed batches of every task's images
+        mixable = "mode" in inspect.signature(mtlzoo.data.REGISTRY.factory(data_name).resolve()).parameters
+        probe = (mtlzoo.data.get(data_name, split="test", batch_size=batch_size, data_dir=data_dir, seed=seed,
+                                 mode="mixed", shuffle=True) if mixable else None)
     except (mtlzoo.data.DataNotFoundError, ValueError, TypeError) as e:
         raise click.ClickException(f"--data {data_name}: {e}") from None
     seed_everything(seed)
@@ -95,7 +102,7 @@ def split(model_name, data_name, data_dir, limit, steps, strategy, initial_epoch
         searcher = GreedySplitSearch(
             model, train, test, steps=steps, strategy=strategy, initial_epochs=initial_epochs,
             fine_tune_epochs=fine_tune_epochs, retrain_epochs=retrain_epochs, compile_args=compile_args,
-            slimming=slimming, max_batches=max_batches, seed=seed, run_dir=run_dir)
+            slimming=slimming, max_batches=max_batches, seed=seed, run_dir=run_dir, probe_data=probe)
         click.echo(f"Split search ({strategy}) on {model_name} / {data_name}, {steps} steps, into {run_dir}.")
         result = searcher.run()
     except (ValueError, RuntimeError) as e:

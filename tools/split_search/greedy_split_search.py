@@ -48,8 +48,11 @@ class GreedySplitSearch:
             whose searched blocks each contain a ``BatchNormalization``
             (e.g. ``mtlzoo.models.get("lenet_bn_tree")``).
         train_data: a ``tf.data`` dataset of ``(x, {task: y}[, weights])`` batches.
-        eval_data: batches used to measure activations (compatibility) and the
-            per-task metrics of each step (default: ``train_data``).
+        eval_data: batches for the per-task metrics of each step (default: ``train_data``).
+        probe_data: batches whose activations are compared (stress, affinity;
+            default: ``eval_data``). Give a mixed, shuffled stream when the
+            evaluation split is ordered task by task (``mnist_triple``), so the
+            first ``max_batches`` batches hold every task's inputs.
         steps: number of splits N.
         strategy: ``"stress"`` (the seed's method) or ``"random"``.
         initial_epochs: most epochs of the first training.
@@ -78,7 +81,7 @@ class GreedySplitSearch:
                  initial_epochs: int = 5, stationary_fraction: float | None = 0.5, fine_tune_epochs: int = 1,
                  retrain_epochs: int = 1, compile_args: Mapping[str, Any] | None = None, slimming: float = 1e-4,
                  max_batches: int | None = 20, seed: int = 0, run_dir: str | os.PathLike | None = None,
-                 verbose: bool = True):
+                 verbose: bool = True, probe_data=None):
         if strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}.")
         for name, value in (("steps", steps), ("initial_epochs", initial_epochs),
@@ -90,6 +93,7 @@ class GreedySplitSearch:
         self.model = model
         self.train_data = train_data
         self.eval_data = eval_data if eval_data is not None else train_data
+        self.probe_data = probe_data if probe_data is not None else self.eval_data
         self.steps, self.strategy = steps, strategy
         self.initial_epochs, self.stationary_fraction = initial_epochs, stationary_fraction
         self.fine_tune_epochs, self.retrain_epochs = fine_tune_epochs, retrain_epochs
@@ -155,11 +159,11 @@ class GreedySplitSearch:
             peeled = fine_tune_peeled(model, self.train_data, self.fine_tune_epochs, optimizer=self._optimizer(),
                                       seed=self.seed + step)
             record["fine_tuned_networks"] = len(peeled)
-            stress = {b: float(block_stress(model, b, peeled, self.eval_data, max_batches=self.max_batches))
+            stress = {b: float(block_stress(model, b, peeled, self.probe_data, max_batches=self.max_batches))
                       for b in candidates}
             block = max(candidates, key=lambda b: stress[b])
             tasks = list(tree.tasks_of(block))
-            affinity = task_affinity(peeled, block, self.eval_data, tasks, max_batches=self.max_batches)
+            affinity = task_affinity(peeled, block, self.probe_data, tasks, max_batches=self.max_batches)
             children, child = child_affinity(tree, block, affinity, tasks)
             partition = spectral_partition(list(children), child, n_groups=2, seed=self.seed + step)
             record.update(stress=stress, task_affinity={"tasks": tasks, "matrix": np.asarray(affinity).tolist()},
