@@ -13,6 +13,7 @@ def main() -> None:
 
 def _register_commands() -> None:
     from mtlzoo.cli.bench import bench
+    from mtlzoo.cli.evaluate import evaluate
     from mtlzoo.cli.export import export
     from mtlzoo.cli.search import search
     from mtlzoo.cli.serve import serve
@@ -20,6 +21,7 @@ def _register_commands() -> None:
     from mtlzoo.cli.zoo import zoo
 
     main.add_command(bench)
+    main.add_command(evaluate)
     main.add_command(export)
     main.add_command(search)
     main.add_command(serve)

@@ -256,14 +256,10 @@ def _callbacks(run: RunFolder) -> list:
 
 
 def _per_task(results: dict, tasks) -> dict:
-    """``{task: {metric: value}}`` from Keras' flat ``<task>_<metric>`` logs (the longest task name wins)."""
-    out = {t: {} for t in tasks}
-    for key, value in results.items():
-        owners = [t for t in tasks if key.startswith(f"{t}_")]
-        if owners:
-            task = max(owners, key=len)
-            out[task][key[len(task) + 1:]] = value
-    return out
+    """``{task: {metric: value}}`` from Keras' flat ``<task>_<metric>`` logs."""
+    from mtlzoo.tools.evaluation import per_task
+
+    return per_task(results, tasks)
 
 
 def _finish(run: RunFolder, model, test_ds, options) -> None:
