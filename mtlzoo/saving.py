@@ -12,6 +12,7 @@ SERIALIZABLE_MODULES = (
     "mtlzoo.training",
     "mtlzoo.models",
     "mtlzoo.tools.split_search.slimming",  # BatchNormSlimming, a gamma regularizer kept in saved models
+    "mtlzoo.tools.partition_search.partitioned_network",  # PartitionedNetwork (seed 004's masked network)
 )
 
 _done = False

@@ -41,3 +41,33 @@ __all__ = [
     "refine",
     "sample_partition",
 ]
+
+from mtlzoo.tools.partition_search.partitioned_network import PartitionedNetwork  # noqa: E402
+from mtlzoo.tools.partition_search.pruning import pruned_parameter_count, prune  # noqa: E402
+
+__all__ += ["PartitionedNetwork", "prune", "pruned_parameter_count"]
+
+# Search strategies (seed 004 §4.1): random sampling and evolutionary strategies as keras-tuner Oracles.
+# Loaded on first use: keras_tuner takes seconds to import, and mtlzoo.saving imports this package.
+_LAZY = {
+    "EvolutionaryPartitionOracle": "es_partition_oracle",
+    "PartitionSearch": "partition_search",
+    "RandomPartitionOracle": "random_partition_oracle",
+    "hp_to_partition": "search_space",
+    "partition_space": "search_space",
+    "partition_to_values": "search_space",
+    "plot_partition": "partition_report",
+    "plot_score_vs_channel_use": "partition_report",
+    "write_results_csv": "partition_report",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"mtlzoo.tools.partition_search.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ += sorted(_LAZY)
