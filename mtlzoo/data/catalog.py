@@ -61,6 +61,15 @@ INFOS: dict[str, DatasetInfo] = {
                   description="argmax of an untrained random CNN's logits, standardised per class on train")),
         {"train": 60000, "test": 10000}, batch_size=256,
         source="split-search acceptance data (issue 6; seed 000 §5)", files=_MNIST_FILES),
+    "mnist_attributes": DatasetInfo(
+        "mnist_attributes", "MNIST with four attribute tasks of the same images: digit, parity, digit >= 5 and "
+        "digit mod 3", (28, 28, 1),
+        (TaskInfo("digit", "classification", 10, description="the MNIST class"),
+         TaskInfo("parity", "classification", 2, description="digit mod 2 (1 = odd)"),
+         TaskInfo("high", "classification", 2, description="digit >= 5"),
+         TaskInfo("mod3", "classification", 3, description="digit mod 3")),
+        {"train": 60000, "test": 10000}, batch_size=256,
+        source="partition-search benchmark data (issue 7; seed 004 §5.1)", files=_MNIST_FILES),
     "mnist_triple": DatasetInfo(
         "mnist_triple", "MNIST, Fashion-MNIST and KMNIST as three tasks with separate inputs, masked",
         (28, 28, 1), tuple(TaskInfo(t, "classification", 10, description=f"{t} class")
@@ -100,6 +109,7 @@ LOADERS: dict[str, tuple[str, str]] = {
     "multimnist_shift": ("mtlzoo.data.multimnist_shift", "load_multimnist_shift"),
     "multidigits": ("mtlzoo.data.multidigits", "load_multidigits"),
     "planted_mnist": ("mtlzoo.data.planted_mnist", "load_planted_mnist"),
+    "mnist_attributes": ("mtlzoo.data.mnist_attributes", "load_mnist_attributes"),
     "mnist_triple": ("mtlzoo.data.mnist_triple", "load_mnist_triple"),
     "cifar10": ("mtlzoo.data.cifar10", "load_cifar10"),
     "celeba": ("mtlzoo.data.celeba", "load_celeba"),

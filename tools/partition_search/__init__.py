@@ -71,3 +71,14 @@ def __getattr__(name):
 
 
 __all__ += sorted(_LAZY)
+
+from mtlzoo.tools.partition_search.distillation import DistillationScorer, train_teachers  # noqa: E402
+
+__all__ += ["DistillationScorer", "train_teachers"]
+
+# Full training of a chosen partition (seed 004 §5.2 Table 2, A.2): the baselines and the accuracy curriculum.
+from mtlzoo.tools.partition_search.baselines import BASELINES, baseline_partition  # noqa: E402
+from mtlzoo.tools.partition_search.partition_training import train_partition  # noqa: E402
+from mtlzoo.tools.partition_search.task_curriculum import AccuracyCurriculum  # noqa: E402
+
+__all__ += ["AccuracyCurriculum", "BASELINES", "baseline_partition", "train_partition"]
