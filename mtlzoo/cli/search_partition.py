@@ -99,8 +99,9 @@ def partition(data_name, data_dir, limit, strategy, trials, weight_decay, distil
         train, val, test = _partition_data(data_name, data_dir, limit, seed, tasks)
     except (mtlzoo.data.DataNotFoundError, ValueError, TypeError) as e:
         raise click.ClickException(f"--data {data_name}: {e}") from None
-    run.mkdir(parents=True, exist_ok=True)
-    (run / _PARTITION_CONFIG).write_text(json.dumps(options, indent=2) + "\n")
+    from mtlzoo.cli.run_folder import RunFolder
+
+    RunFolder(run).write_json(run / _PARTITION_CONFIG, options)  # temp file + os.replace
     click.echo(f"Partition search ({strategy}, {trials} trials) on {data_name} tasks {', '.join(tasks)} "
                f"({len(train[0])} train / {len(val[0])} validation / {len(test[0])} test images), into {run}.")
     try:
@@ -219,18 +220,21 @@ def _train_final(run: Path, options, tasks, chosen, train, test) -> dict:
     done = json.loads(path.read_text()) if path.is_file() else {}
     rows = {name: baseline_partition(name, len(tasks)) for name in BASELINES}
     rows[options["strategy"]] = np.asarray(chosen)
-    train_ds = _batches(train, options["batch_size"], options["seed"], shuffle=True)
+    from mtlzoo.cli.run_folder import RunFolder
+
     test_ds = _batches(test, 1024, options["seed"], shuffle=False)
     for name, P in rows.items():
         if name in done and np.allclose(done[name]["P"], P):
             continue
         start = time.perf_counter()
+        # a fresh pipeline per training: each sees the same shuffled batches, also after a resume
+        train_ds = _batches(train, options["batch_size"], options["seed"], shuffle=True)
         _, accuracy, use = train_partition(P, train_ds, test_ds, tasks, epochs=options["final_epochs"],
                                            width=options["width"], hidden=options["hidden"],
                                            temperature=options["temperature"], seed=options["seed"])
         done[name] = {"P": P.tolist(), "accuracy": accuracy, "mean": float(np.mean(list(accuracy.values()))),
                       "channel_use": use, "seconds": time.perf_counter() - start}
-        path.write_text(json.dumps(done, indent=2) + "\n")
+        RunFolder(run).write_json(path, done)  # temp file + os.replace
         click.echo(f"{name:>11}: mean test accuracy {done[name]['mean']:.4f}, channel use {use:.3f}")
     return {name: done[name] for name in rows}
 

@@ -232,7 +232,7 @@ class GreedySplitSearch:
         done = len(state.get("steps", []))
         if done > self.steps:
             raise ValueError(f"run folder {self.run_dir} holds {done} steps, more than steps={self.steps}; "
-                             "pass steps >= {done} or another run folder.")
+                             f"pass steps >= {done} or another run folder.")
         from mtlzoo.saving import load_model
 
         model = load_model(self._model_path(done), compile=False)
