@@ -23,38 +23,18 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import os
-import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from mtlzoo.atomic_file import atomic_file as _atomic
 from mtlzoo.tools.partition_search.search_space import partition_to_values
 
 __all__ = ["plot_partition", "plot_score_vs_channel_use", "write_results_csv"]
 
 _COLUMNS = ("trial_id", "strategy", "status", "iteration", "role", "direction", "channel_use", "score", "reward")
-
-
-@contextlib.contextmanager
-def _atomic(path, mode: str | None = None):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        if mode is None:
-            yield tmp
-        else:
-            with open(tmp, mode, newline="") as fh:
-                yield fh
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def _figure(width: float, height: float):

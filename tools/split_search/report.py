@@ -17,36 +17,16 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import math
-import os
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from mtlzoo.atomic_file import atomic_file as _atomic
+
 _SHARED, _SINGLE, _HIGHLIGHT, _EDGE = "#cfe2f3", "#f3f3f3", "#f6b26b", "#666666"
-
-
-@contextlib.contextmanager
-def _atomic(path, mode: str | None = None):
-    """Yield a temporary path (or an open file when ``mode`` is given) next to ``path``; replace on success."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"  # umask applies, unlike mkstemp
-    try:
-        if mode is None:
-            yield tmp
-        else:
-            with open(tmp, mode, newline="" if "b" not in mode else None) as fh:
-                yield fh
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def _save(fig, path) -> Path:
