@@ -147,7 +147,7 @@ def _partition_data(data_name, data_dir, limit, seed, tasks):
     import inspect
 
     import mtlzoo
-    from mtlzoo.tools.partition_search.distillation import as_arrays
+    from mtlzoo.tools.partition_search.teachers import as_arrays
 
     accepts = inspect.signature(mtlzoo.data.REGISTRY.factory(data_name).resolve()).parameters
     options = {"limit": limit} if "limit" in accepts else {}

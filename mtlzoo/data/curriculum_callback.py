@@ -9,6 +9,23 @@ import keras
 _DEFAULT_METRICS = ("accuracy", "sparse_categorical_accuracy", "binary_accuracy", "acc")
 
 
+def task_accuracies(logs, tasks, metrics) -> dict[str, float]:
+    """``{task: value}`` of the first of ``metrics`` logged as ``<task>_<metric>`` for each task in ``logs``.
+
+    Example:
+        >>> task_accuracies({"a_accuracy": 0.5, "b_loss": 1.0}, ["a", "b"], ["accuracy"])
+        {'a': 0.5}
+    """
+    found = {}
+    for task in tasks:
+        for metric in metrics:
+            value = (logs or {}).get(f"{task}_{metric}")
+            if value is not None:
+                found[task] = float(value)
+                break
+    return found
+
+
 class CurriculumCallback(keras.callbacks.Callback):
     """Read ``{task}_{metric}`` from the training logs and update a :class:`TemperatureCurriculum`.
 
@@ -47,14 +64,7 @@ class CurriculumCallback(keras.callbacks.Callback):
 
     def accuracies_from(self, logs) -> dict[str, float]:
         """``{task: accuracy}`` for the tasks whose accuracy appears in ``logs``."""
-        found = {}
-        for task in self.curriculum.tasks:
-            for metric in self.metrics:
-                value = (logs or {}).get(f"{task}_{metric}")
-                if value is not None:
-                    found[task] = float(value)
-                    break
-        return found
+        return task_accuracies(logs, self.curriculum.tasks, self.metrics)
 
     def on_train_batch_end(self, batch, logs=None):
         if (int(batch) + 1) % self.every == 0:

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from mtlzoo.testing import seed_everything
-from mtlzoo.tools.partition_search.distillation import DistillationScorer, as_arrays, train_teachers
+from mtlzoo.tools.partition_search.distillation import DistillationScorer
+from mtlzoo.tools.partition_search.teachers import as_arrays, train_teachers
 
 TASKS = {"digit": 10, "parity": 2}
 

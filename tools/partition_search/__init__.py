@@ -72,7 +72,8 @@ def __getattr__(name):
 
 __all__ += sorted(_LAZY)
 
-from mtlzoo.tools.partition_search.distillation import DistillationScorer, train_teachers  # noqa: E402
+from mtlzoo.tools.partition_search.distillation import DistillationScorer  # noqa: E402
+from mtlzoo.tools.partition_search.teachers import train_teachers  # noqa: E402
 
 __all__ += ["DistillationScorer", "train_teachers"]
 

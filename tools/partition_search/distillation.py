@@ -37,7 +37,7 @@ Example:
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import keras
 import numpy as np
@@ -46,129 +46,11 @@ from keras import ops
 
 from mtlzoo.tools.partition_search.mask_program import masks_for_widths
 from mtlzoo.tools.partition_search.partitioned_network import PartitionedNetwork
+from mtlzoo.tools.partition_search.teachers import as_arrays, train_teachers  # noqa: F401 (train_teachers: the docstring examples)
 
 TARGETS = ("conv1",)
 INITS = ("mean", "seeded")
 _EVAL_CHUNK = 1024
-
-
-def as_arrays(data, what: str = "data", limit: int | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """``(images, {task: labels})`` as float32 (N, 28, 28, 1) and int32 arrays.
-
-    Args:
-        data: a ``(images, {task: labels})`` pair of arrays, or a ``tf.data.Dataset`` of such batches.
-        what: the argument's name, for error messages.
-        limit: keep at most this many examples (a dataset is read only that far).
-
-    Example:
-        >>> x, y = as_arrays((np.zeros((3, 28, 28, 1)), {"t": [0, 1, 1]}))
-        >>> x.dtype.name, y["t"].tolist()
-        ('float32', [0, 1, 1])
-    """
-    if isinstance(data, tf.data.Dataset):
-        xs, ys, n = [], {}, 0
-        for batch in data:
-            x, y = batch[0], batch[1]
-            xs.append(np.asarray(x))
-            for t, v in y.items():
-                ys.setdefault(t, []).append(np.asarray(v))
-            n += len(xs[-1])
-            if limit is not None and n >= limit:
-                break
-        if not xs:
-            raise ValueError(f"{what}: the dataset yielded no batch.")
-        data = (np.concatenate(xs), {t: np.concatenate(v) for t, v in ys.items()})
-    if not (isinstance(data, (tuple, list)) and len(data) >= 2 and isinstance(data[1], Mapping)):
-        raise ValueError(f"{what} must be an (images, {{task: labels}}) pair or a tf.data.Dataset of such batches; "
-                         f"got {type(data).__name__}.")
-    x = np.asarray(data[0], dtype=np.float32)
-    if x.ndim == 3:
-        x = x[..., None]
-    y = {str(t): np.asarray(v).astype(np.int32).reshape(-1) for t, v in data[1].items()}
-    bad = [t for t, v in y.items() if len(v) != len(x)]
-    if bad:
-        raise ValueError(f"{what}: labels of task(s) {bad} do not have one row per image ({len(x)}).")
-    if limit is not None:
-        x, y = x[:limit], {t: v[:limit] for t, v in y.items()}
-    return x, y
-
-
-def train_teachers(train_data, tasks, width: int = 8, hidden: int = 50, epochs: int = 2, batch_size: int = 64,
-                   learning_rate: float = 0.05, momentum: float = 0.9, seed: int = 0,
-                   verbose: int = 0) -> dict[str, PartitionedNetwork]:
-    """One single-task :class:`PartitionedNetwork` (every channel) per task, trained normally.
-
-    Every teacher starts from the same seeded initialisation of its shared layers (conv1,
-    conv2, dense), the stand-in for the seed's common pretrained model (see the module doc).
-
-    Args:
-        train_data: ``(images, {task: labels})`` arrays or a ``tf.data.Dataset`` of such batches.
-        tasks: ``{task: classes}``, or task names (classes = largest label + 1).
-        width, hidden: the networks' conv1 channels and dense units.
-        epochs, batch_size: training length and batch size.
-        learning_rate, momentum: SGD settings (seed 004 A.2 uses 0.05 with momentum).
-        seed: initialisation and shuffling seed.
-        verbose: passed to ``fit``.
-
-    Returns:
-        ``{task: teacher}`` in the order of ``tasks``.
-
-    Example:
-        >>> x = np.random.default_rng(0).random((16, 28, 28, 1), dtype=np.float32)
-        >>> nets = train_teachers((x, {"odd": np.arange(16) % 2}), ["odd"], width=2, hidden=4, epochs=1)
-        >>> nets["odd"].tasks, nets["odd"].task_classes
-        (['odd'], {'odd': 2})
-    """
-    x, y = as_arrays(train_data, "train_data")
-    classes = _task_classes(tasks, y)
-    teachers = {}
-    for task, k in classes.items():
-        keras.utils.set_random_seed(seed)  # the same initial shared weights for every teacher
-        net = PartitionedNetwork({task: k}, width=width, hidden=hidden, learning_rate=learning_rate,
-                                 momentum=momentum, name=f"teacher_{task}")
-        net.build((None, 28, 28, 1))
-        net.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
-        net.fit(x, {task: y[task]}, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=verbose)
-        teachers[task] = net
-    return teachers
-
-
-def _task_classes(tasks, labels: Mapping[str, np.ndarray]) -> dict[str, int]:
-    if isinstance(tasks, Mapping):
-        out = {str(t): int(k) for t, k in tasks.items()}
-    elif isinstance(tasks, Sequence) and not isinstance(tasks, str):
-        missing = [t for t in tasks if t not in labels]
-        if missing:
-            raise ValueError(f"train_teachers: no labels for task(s) {missing}; the data has {sorted(labels)}.")
-        out = {str(t): int(labels[t].max()) + 1 for t in tasks}
-    else:
-        raise ValueError(f"tasks must be a {{task: classes}} dict or a list of task names; got {tasks!r}.")
-    missing = [t for t in out if t not in labels]
-    if not out or missing:
-        raise ValueError(f"train_teachers: tasks {list(out)} need labels in the data (missing: {missing}); "
-                         f"the data has {sorted(labels)}.")
-    return out
-
-
-def conv1_features(net: PartitionedNetwork, images, task_index: int = 0):
-    """``net``'s features at the target depth ``conv1``: conv1 -> task BN -> ReLU -> 2x2 max-pool (inference)."""
-    h = net.bn1(net.conv1(images), task_index=task_index, training=False)
-    return net.pool(ops.relu(h))
-
-
-def upper_features(net: PartitionedNetwork, features, task_index: int, training=False):
-    """The partitioned layers after ``conv1``: mask1 -> conv2 -> task BN -> ReLU -> pool -> dense -> ReLU -> mask2.
-
-    The same computation as the second half of :meth:`PartitionedNetwork.task_call`
-    (conv2's kernel rows outside the task's backward mask get no gradient).
-    """
-    t = task_index
-    h = net.mask1(features, task_index=t)
-    m_b = ops.cast(net.mask1.m_b[t], net.conv2.kernel.dtype)[None, None, :, None]
-    kernel = net.conv2.kernel * m_b + ops.stop_gradient(net.conv2.kernel * (1.0 - m_b))
-    h = ops.conv(h, ops.cast(kernel, h.dtype), strides=1, padding="valid")
-    h = net.pool(ops.relu(net.bn2(h, task_index=t, training=training)))
-    return net.mask2(ops.relu(net.dense(net.flatten(h))), task_index=t)
 
 
 class DistillationScorer:
@@ -287,8 +169,8 @@ class DistillationScorer:
     @staticmethod
     @tf.function(reduce_retracing=True)
     def _teacher_pass(net, x):
-        h = conv1_features(net, x)
-        return h, upper_features(net, h, 0, training=False)
+        h = net.lower(x, 0, training=False)
+        return h, net.upper(h, 0, training=False)
 
     def _build_student(self):
         self.student = PartitionedNetwork({t: self.teachers[t].heads[0].units for t in self.tasks},
@@ -364,7 +246,7 @@ class DistillationScorer:
                 features, target = tf.gather(self._train_in[t], idx), tf.gather(self._train_out[t], idx)
                 variables = self._task_vars[t]
                 with tf.GradientTape() as tape:
-                    out = upper_features(self.student, features, t, training=True)
+                    out = self.student.upper(features, t, training=True)
                     loss = tf.reduce_mean(tf.square(out - target))
                 grads = tape.gradient(loss, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
                 for variable, slot, grad in zip(variables, self._slots[t], grads):
@@ -380,7 +262,7 @@ class DistillationScorer:
     def _evaluate_graph(self):
         acc, mse = [], []
         for t, task in enumerate(self.tasks):
-            out = upper_features(self.student, self._eval_in[t], t, training=False)
+            out = self.student.upper(self._eval_in[t], t, training=False)
             mse.append(tf.reduce_mean(tf.square(out - self._eval_out[t])))
             logits = self.teachers[task].heads[0](out)
             hits = tf.cast(tf.argmax(logits, -1, output_type=tf.int32) == self._eval_labels[t], tf.float32)
@@ -389,7 +271,7 @@ class DistillationScorer:
 
     @staticmethod
     def _accuracy(layers, task_index, features, labels, head):
-        logits = head(upper_features(layers, features, task_index, training=False))
+        logits = head(layers.upper(features, task_index, training=False))
         return tf.reduce_mean(tf.cast(tf.argmax(logits, -1, output_type=tf.int32) == labels, tf.float32))
 
     def swapped_logits(self, task: str, images, layers: PartitionedNetwork | None = None):
@@ -407,5 +289,5 @@ class DistillationScorer:
         if task not in layers.tasks:
             raise ValueError(f"layers has no task {task!r}; its tasks are {layers.tasks}.")
         teacher = self.teachers[task]
-        features = conv1_features(teacher, ops.convert_to_tensor(np.asarray(images, np.float32)))
-        return teacher.heads[0](upper_features(layers, features, layers.tasks.index(task), training=False))
+        features = teacher.lower(ops.convert_to_tensor(np.asarray(images, np.float32)), 0, training=False)
+        return teacher.heads[0](layers.upper(features, layers.tasks.index(task), training=False))

@@ -206,15 +206,24 @@ class PartitionedNetwork(keras.Model):
 
     def task_call(self, inputs, task_index: int, training=None):
         """Logits of one task (by index): the shared layers with that task's masks and batch norm."""
+        return self.heads[task_index](self.upper(self.lower(inputs, task_index, training), task_index, training))
+
+    def lower(self, inputs, task_index: int, training=None):
+        """The layers up to the first mask (distillation's target depth): conv1 -> task BN -> ReLU -> pool."""
+        return self.pool(ops.relu(self.bn1(self.conv1(inputs), task_index=task_index, training=training)))
+
+    def upper(self, features, task_index: int, training=None):
+        """The partitioned layers after :meth:`lower`: mask1 -> conv2 -> task BN -> ReLU -> pool -> dense -> mask2.
+
+        conv2's kernel rows outside the task's backward mask get no gradient.
+        """
         t = task_index
-        h = self.pool(ops.relu(self.bn1(self.conv1(inputs), task_index=t, training=training)))
-        h = self.mask1(h, task_index=t)
+        h = self.mask1(features, task_index=t)
         m_b = ops.cast(self.mask1.m_b[t], self.conv2.kernel.dtype)[None, None, :, None]
         kernel = self.conv2.kernel * m_b + ops.stop_gradient(self.conv2.kernel * (1.0 - m_b))
         h = ops.conv(h, ops.cast(kernel, h.dtype), strides=1, padding="valid")
         h = self.pool(ops.relu(self.bn2(h, task_index=t, training=training)))
-        h = self.mask2(ops.relu(self.dense(self.flatten(h))), task_index=t)
-        return self.heads[t](h)
+        return self.mask2(ops.relu(self.dense(self.flatten(h))), task_index=t)
 
     # -- training ------------------------------------------------------------------------------------------
     def compile(self, optimizer=None, loss=None, metrics=None, learning_rate=None, momentum=None, **kwargs):

@@ -175,14 +175,9 @@ class AccuracyCurriculum:
 
     def accuracies_from(self, logs) -> dict[str, float]:
         """``{task: accuracy}`` for the tasks whose training accuracy appears in ``logs``."""
-        found = {}
-        for task in self.tasks:
-            for metric in self.metrics:
-                value = (logs or {}).get(f"{task}_{metric}")
-                if value is not None:
-                    found[task] = float(value)
-                    break
-        return found
+        from mtlzoo.data.curriculum_callback import task_accuracies
+
+        return task_accuracies(logs, self.tasks, self.metrics)
 
 
 class _CurriculumUpdate(keras.callbacks.Callback):
