@@ -11,6 +11,8 @@ LOWER_IS_BETTER = ("loss", "error", "mae", "mse", "rmse", "mean_absolute_error",
 def per_task(logs: Mapping[str, float], tasks: Iterable[str]) -> dict[str, dict[str, float]]:
     """``{task: {metric: value}}`` from Keras' flat ``<task>_<metric>`` logs (the longest matching task wins).
 
+    A single-task model's metrics are logged without the prefix (``accuracy``); they go to its task.
+
     Args:
         logs: ``model.evaluate(..., return_dict=True)``.
         tasks: the model's tasks.
@@ -18,6 +20,8 @@ def per_task(logs: Mapping[str, float], tasks: Iterable[str]) -> dict[str, dict[
     Example:
         >>> per_task({"loss": 1.0, "a_loss": 0.4, "a_accuracy": 0.9, "ab_loss": 0.6}, ["a", "ab"])
         {'a': {'loss': 0.4, 'accuracy': 0.9}, 'ab': {'loss': 0.6}}
+        >>> per_task({"loss": 0.4, "left_loss": 0.4, "accuracy": 0.9}, ["left"])
+        {'left': {'loss': 0.4, 'accuracy': 0.9}}
     """
     tasks = list(tasks)
     out: dict[str, dict[str, float]] = {t: {} for t in tasks}
@@ -26,6 +30,10 @@ def per_task(logs: Mapping[str, float], tasks: Iterable[str]) -> dict[str, dict[
         if owners:
             task = max(owners, key=len)
             out[task][key[len(task) + 1:]] = float(value)
+    if len(tasks) == 1:  # Keras does not prefix the metrics of a single output
+        for key, value in logs.items():
+            if key != "loss" and not key.startswith(f"{tasks[0]}_"):
+                out[tasks[0]].setdefault(key, float(value))
     return out
 
 

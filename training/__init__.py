@@ -6,8 +6,9 @@ from mtlzoo.training.armijo_line_search import ArmijoLineSearch
 from mtlzoo.training.balancer_callback import BalancerCallback
 from mtlzoo.training.min_norm import min_norm
 from mtlzoo.training.multi_task_model import MultiTaskModel
+from mtlzoo.training.recipe import Recipe
 from mtlzoo.training.step_context import StepContext
 from mtlzoo.training.variable_groups import VariableGroups
 
-__all__ = ["ArmijoLineSearch", "BalancerCallback", "MultiTaskModel", "StepContext", "VariableGroups", "balancers",
+__all__ = ["ArmijoLineSearch", "BalancerCallback", "MultiTaskModel", "Recipe", "StepContext", "VariableGroups", "balancers",
            "min_norm", "solvers"]

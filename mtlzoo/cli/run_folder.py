@@ -189,6 +189,10 @@ class RunFolder:
         with self._atomic(Path(path)) as tmp:
             Path(tmp).write_text(text)
 
+    def read_json(self, path: str | os.PathLike) -> Any:
+        """The JSON file at ``path`` (``None`` when missing)."""
+        return self._read_json(Path(path))
+
     def save_model(self, model) -> None:
         """``model.save`` to :attr:`model_path` through a temporary ``.keras`` file."""
         with self._atomic(self.model_path, suffix=".keras") as tmp:

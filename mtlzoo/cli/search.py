@@ -10,7 +10,18 @@ from mtlzoo.cli.search_split import split
 
 @click.group()
 def search() -> None:
-    """Architecture search for multi-task networks: tree splits (split) and channel partitions (partition)."""
+    """Architecture search for multi-task networks: tree splits (split) and channel partitions (partition).
+
+    `split` grows a tree network by splitting its most stressed block, step
+    by step (seed 000 §5); `partition` searches a feature partition P, which
+    channels each task uses (seed 004). Both write a resumable run folder with
+    a report.md; `mtlzoo search COMMAND --help` lists their options.
+
+    \b
+    Examples:
+      mtlzoo search split --data-dir ~/data --steps 2
+      mtlzoo search partition --data multidigits --limit 600 --trials 10 --final-epochs 3
+    """
 
 
 search.add_command(split)

@@ -7,12 +7,10 @@ from pathlib import Path
 
 import click
 
-from mtlzoo.cli.train import _check_name
+from mtlzoo.cli.recipe_run import check_name as _check_name
 
 #: Partition-search run folder: the options that must match to resume.
 _PARTITION_CONFIG = "config.json"
-#: Share of the (limited) training images held out to score partitions (the final table uses the test split).
-_VALIDATION_SHARE = 1 / 6
 
 
 class _Temperature(click.ParamType):
@@ -60,7 +58,8 @@ class _Temperature(click.ParamType):
 @click.option("--hidden", type=click.IntRange(min=1), default=50, show_default=True, help="Dense units (masked).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True,
               help="Batch size of teachers and full trainings (seed 004 A.2: 64).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seeds the data split and order, the weights and the sampled partitions.")
 @click.option("--run-dir", type=click.Path(file_okay=False), default=None,
               help="Run folder. [default: runs/partition-<data>-<strategy>-seed<seed>]")
 def partition(data_name, data_dir, limit, strategy, trials, weight_decay, distill_steps, teacher_epochs,
@@ -144,98 +143,42 @@ def _check_partition_run(run: Path, options: dict) -> None:
 
 def _partition_data(data_name, data_dir, limit, seed, tasks):
     """``(train, validation, test)`` as ``(images, {task: labels})`` arrays; validation = the last 1/6 of train."""
-    import inspect
+    from mtlzoo.tools.partition_search.partition_pipeline import partition_data
 
-    import mtlzoo
-    from mtlzoo.tools.partition_search.teachers import as_arrays
-
-    accepts = inspect.signature(mtlzoo.data.REGISTRY.factory(data_name).resolve()).parameters
-    options = {"limit": limit} if "limit" in accepts else {}
-    read = {}
-    for split in ("train", "test"):
-        ds = mtlzoo.data.get(data_name, split=split, batch_size=1024, data_dir=data_dir, seed=seed, shuffle=False,
-                             **options)
-        x, y = as_arrays(ds, f"{data_name} {split}", limit)
-        read[split] = (x, {t: y[t] for t in tasks})
-    x, y = read["train"]
-    if len(x) < 2:
-        raise ValueError(f"--limit {limit} leaves {len(x)} training image(s); at least 2 are needed.")
-    cut = len(x) - max(1, int(round(len(x) * _VALIDATION_SHARE)))
-    return (x[:cut], {t: v[:cut] for t, v in y.items()}), (x[cut:], {t: v[cut:] for t, v in y.items()}), read["test"]
-
-
-def _batches(arrays, batch_size, seed, shuffle):
-    from mtlzoo.data.pipeline import array_dataset
-
-    return array_dataset(arrays[0], arrays[1], batch_size, seed=seed, shuffle=shuffle, image_fn=lambda x: x)
+    return partition_data(data_name, data_dir, limit, seed, tasks)
 
 
 def _run_partition_search(run: Path, options, tasks, train, val):
     """Teachers (cached in run/teachers), then the resumable PartitionSearch scored by distillation."""
-    import keras
+    from mtlzoo.tools.partition_search.partition_pipeline import run_partition_search
 
-    from mtlzoo.testing import seed_everything
-    from mtlzoo.tools.partition_search import PartitionSearch
-    from mtlzoo.tools.partition_search.distillation import DistillationScorer, train_teachers
-
-    folder = run / "teachers"
-    paths = {t: folder / f"{t}.keras" for t in tasks}
-    if all(p.is_file() for p in paths.values()):
-        teachers = {t: keras.models.load_model(p) for t, p in paths.items()}
-        click.echo(f"Teachers loaded from {folder}.")
-    else:
-        seed_everything(options["seed"])
-        click.echo(f"Training {len(tasks)} teachers ({options['teacher_epochs']} epochs each)...")
-        teachers = train_teachers(train, tasks, width=options["width"], hidden=options["hidden"],
-                                  epochs=options["teacher_epochs"], batch_size=options["batch_size"],
-                                  seed=options["seed"])
-        folder.mkdir(parents=True, exist_ok=True)
-        for t, teacher in teachers.items():
-            teacher.save(paths[t])
-    scorer = DistillationScorer(teachers, train, val, steps=options["distill_steps"], seed=options["seed"])
-    accuracy = ", ".join(f"{t} {a:.3f}" for t, a in scorer.teacher_accuracy.items())
-    click.echo(f"Teacher validation accuracy: {accuracy}")
-    extra = {"directions": 4} if options["strategy"] == "es" else {}
-    searcher = PartitionSearch(scorer, len(tasks), strategy=options["strategy"], max_trials=options["trials"],
-                               directory=run, project_name="search", seed=options["seed"],
-                               weight_decay=options["weight_decay"], **extra)
-    searcher.search()
-    if not searcher.results():
-        failed = [r for r in searcher.results(completed_only=False) if r.get("message")]
-        why = f": {failed[-1]['message']}" if failed else ""
-        raise RuntimeError(f"no partition was scored{why}")
-    return searcher
+    keys = ("strategy", "trials", "weight_decay", "distill_steps", "teacher_epochs", "width", "hidden", "batch_size",
+            "seed")
+    return run_partition_search(run, tasks, train, val, log=click.echo, **{k: options[k] for k in keys})
 
 
 def _train_final(run: Path, options, tasks, chosen, train, test) -> dict:
     """Train the baselines and the chosen P̃ fully (results kept in final.json as they finish)."""
-    import time
-
     import numpy as np
 
+    from mtlzoo.cli.run_folder import RunFolder
     from mtlzoo.tools.partition_search.baselines import BASELINES, baseline_partition
-    from mtlzoo.tools.partition_search.partition_training import train_partition
+    from mtlzoo.tools.partition_search.partition_pipeline import train_final_partition
 
     path = run / "final.json"
     done = json.loads(path.read_text()) if path.is_file() else {}
     rows = {name: baseline_partition(name, len(tasks)) for name in BASELINES}
     rows[options["strategy"]] = np.asarray(chosen)
-    from mtlzoo.cli.run_folder import RunFolder
-
-    test_ds = _batches(test, 1024, options["seed"], shuffle=False)
     for name, P in rows.items():
         if name in done and np.allclose(done[name]["P"], P):
             continue
-        start = time.perf_counter()
-        # a fresh pipeline per training: each sees the same shuffled batches, also after a resume
-        train_ds = _batches(train, options["batch_size"], options["seed"], shuffle=True)
-        _, accuracy, use = train_partition(P, train_ds, test_ds, tasks, epochs=options["final_epochs"],
+        done[name] = train_final_partition(P, train, test, tasks, epochs=options["final_epochs"],
                                            width=options["width"], hidden=options["hidden"],
-                                           temperature=options["temperature"], seed=options["seed"])
-        done[name] = {"P": P.tolist(), "accuracy": accuracy, "mean": float(np.mean(list(accuracy.values()))),
-                      "channel_use": use, "seconds": time.perf_counter() - start}
+                                           temperature=options["temperature"], batch_size=options["batch_size"],
+                                           seed=options["seed"])
         RunFolder(run).write_json(path, done)  # temp file + os.replace
-        click.echo(f"{name:>11}: mean test accuracy {done[name]['mean']:.4f}, channel use {use:.3f}")
+        row = done[name]
+        click.echo(f"{name:>11}: mean test accuracy {row['mean']:.4f}, channel use {row['channel_use']:.3f}")
     return {name: done[name] for name in rows}
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
-from mtlzoo.cli.train import _check_name, _optimizer, _optimizer_config
+from mtlzoo.cli.recipe_run import check_name as _check_name
+from mtlzoo.cli.recipe_run import optimizer as _optimizer
+from mtlzoo.cli.recipe_run import optimizer_config as _optimizer_config
 
 
 @click.command("split")
@@ -34,7 +36,8 @@ from mtlzoo.cli.train import _check_name, _optimizer, _optimizer_config
 @click.option("--max-batches", type=click.IntRange(min=1), default=20, show_default=True,
               help="Test batches used to compare activations.")
 @click.option("--width", type=click.IntRange(min=1), default=None, help="Model width. [default: the zoo's]")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seeds the weights, data order, fine-tuning, clustering and the random strategy.")
 @click.option("--run-dir", type=click.Path(file_okay=False), default=None,
               help="Run folder. [default: runs/search-<model>-<data>-<strategy>-seed<seed>]")
 def split(model_name, data_name, data_dir, limit, steps, strategy, initial_epochs, fine_tune_epochs, retrain_epochs,

@@ -163,7 +163,7 @@ def _placed(images: np.ndarray, idx: np.ndarray, at: int, size: int) -> np.ndarr
 
 def load_multimnist(split: str = "train", batch_size: int = 256, data_dir=None, seed: int = 0,
                     download: bool | None = None, shuffle: bool | None = None, drop_remainder: bool = False,
-                    pairs_per_image: int = 1, bytescale: bool = True):
+                    pairs_per_image: int = 1, bytescale: bool = True, limit: int | None = None):
     """The ``multimnist`` dataset: ``(image (28, 28, 1) float32, {"left": y, "right": y})`` batches.
 
     Args:
@@ -176,14 +176,18 @@ def load_multimnist(split: str = "train", batch_size: int = 256, data_dir=None, 
         drop_remainder: drop the last, smaller batch.
         pairs_per_image: partners per source image (1 as in the paper).
         bytescale: reproduce ``imresize``'s contrast stretch.
+        limit: use only the first ``limit`` source images of the split (quick runs and tests).
 
     Example:
         >>> ds = load_multimnist("test", data_dir="/work/shared/data")  # doctest: +SKIP
     """
     split = check_split("multimnist", split, SPLITS)
     check_batch_size(batch_size)
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 2):
+        raise ValueError(f"multimnist: limit={limit!r}; give an integer >= 2 (source images per split) or None.")
     arrays = load_mnist_family("mnist", data_dir, download)
-    built = build_multimnist(arrays[f"x_{split}"], arrays[f"y_{split}"], seed, split, pairs_per_image,
+    x, y = arrays[f"x_{split}"][:limit], arrays[f"y_{split}"][:limit]
+    built = build_multimnist(x, y, seed, split, pairs_per_image,
                              scale=bytescale)
     return pairs_dataset(built, split, batch_size, seed, shuffle, drop_remainder)
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 import mtlzoo
 from mtlzoo.cli import main
-from mtlzoo.cli import train as train_module
+from mtlzoo.cli import recipe_run as train_module
 
 TINY = ["--batch-size", "256"]
 
@@ -46,6 +46,7 @@ def test_run_folder_holds_config_history_checkpoints_model_and_evaluation(finish
     assert config["options"] == {"model": "multimnist_lenet", "data": "multidigits", "balancer": "mgda_ub",
                                  "epochs": 1, "batch_size": 256, "optimizer": "sgd", "lr": 0.01, "seed": 0,
                                  "run_dir": str(run_dir), "data_dir": None, "line_search": None}
+    assert config["training_recipe"]["name"] == "multidigits"
     assert config["recipe"]["balancer"] == "mgda_ub"
     assert config["optimizer"]["config"]["momentum"] == 0.9
     assert config["versions"]["keras"] == keras.__version__
