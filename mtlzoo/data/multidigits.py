@@ -111,7 +111,8 @@ def digits_split(split: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_multidigits(split: str = "train", batch_size: int = 64, data_dir=None, seed: int = 0,
-                     download: bool | None = None, shuffle: bool | None = None, drop_remainder: bool = False):
+                     download: bool | None = None, shuffle: bool | None = None, drop_remainder: bool = False,
+                     limit: int | None = None):
     """The ``multidigits`` dataset: ``(image (28, 28, 1), {"left": y, "right": y})`` batches.
 
     Args:
@@ -122,18 +123,20 @@ def load_multidigits(split: str = "train", batch_size: int = 64, data_dir=None, 
         seed: partners and shuffling.
         shuffle: reshuffle every epoch (default: only for ``"train"``).
         drop_remainder: drop the last, smaller batch.
+        limit: keep only the first ``limit`` examples of the split (quick runs and tests).
 
     Example:
         >>> ds = load_multidigits("test", batch_size=360)
         >>> x, y = next(iter(ds)); tuple(x.shape), sorted(y)
         ((360, 28, 28, 1), ['left', 'right'])
     """
-    from mtlzoo.data.options import check_batch_size
+    from mtlzoo.data.options import check_batch_size, check_limit
     from mtlzoo.data.pipeline import array_dataset
 
     del data_dir, download
     check_batch_size(batch_size)
-    built = multidigits_arrays(split, seed)
+    check_limit("multidigits", limit)
+    built = {k: v[:limit] for k, v in multidigits_arrays(split, seed).items()}
     shuffle = split == "train" if shuffle is None else bool(shuffle)
     return array_dataset(built["images"], {"left": built["left"], "right": built["right"]}, batch_size,
                          seed=seed, shuffle=shuffle, drop_remainder=drop_remainder)

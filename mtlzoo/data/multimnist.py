@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mtlzoo.data.options import check_batch_size, check_split, stable_seed
+from mtlzoo.data.options import check_batch_size, check_limit, check_split, stable_seed
 from mtlzoo.data.sources import load_mnist_family
 
 #: Offset of the partner digit on the canvas (rows/cols 6-33 for 28x28 digits).
@@ -183,8 +183,7 @@ def load_multimnist(split: str = "train", batch_size: int = 256, data_dir=None, 
     """
     split = check_split("multimnist", split, SPLITS)
     check_batch_size(batch_size)
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 2):
-        raise ValueError(f"multimnist: limit={limit!r}; give an integer >= 2 (source images per split) or None.")
+    check_limit("multimnist", limit)
     arrays = load_mnist_family("mnist", data_dir, download)
     x, y = arrays[f"x_{split}"][:limit], arrays[f"y_{split}"][:limit]
     built = build_multimnist(x, y, seed, split, pairs_per_image,

@@ -86,3 +86,15 @@ def image_size(value, name: str = "image_size") -> tuple[int, int]:
     if len(pair) != 2 or any(int(v) < 1 for v in pair):
         raise ValueError(f"{name} must be a positive int or a (height, width) pair, got {value!r}.")
     return int(pair[0]), int(pair[1])
+
+
+def check_limit(dataset: str, limit) -> int | None:
+    """``limit`` (the first examples of a split to keep) checked: ``None`` or an integer >= 2.
+
+    Example:
+        >>> check_limit("multimnist", 300), check_limit("multimnist", None)
+        (300, None)
+    """
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 2):
+        raise ValueError(f"{dataset}: limit={limit!r}; give an integer >= 2 (examples per split) or None.")
+    return limit

@@ -42,7 +42,7 @@ DEFAULT_EPOCHS = 8
 
 def check_options(options) -> None:
     """Reject options this experiment cannot run with, naming the fix."""
-    if options.limit is not None and options.limit < 1:
+    if options.limit is not None and options.limit < 2:
         raise ValueError(f"hybrid_speed: limit={options.limit}: pass a positive number of training examples "
                          "(or no limit for the full MultiMNIST).")
     if options.width is not None and options.width < 1:

@@ -174,8 +174,8 @@ def mean_of(values: Sequence[float | None]) -> float | None:
 def report_text(options, epochs: int, rows: Sequence[Mapping], curves: Sequence[Mapping], dataset: str,
                 same: bool, figures: Sequence[str]) -> str:
     """The whole ``report.md``."""
-    data = f"`{dataset}`" + (f", first {options.limit} training examples per epoch and {max(1, options.limit // 6)} "
-                             "test examples" if options.limit else ", full splits (60k train / 10k test)")
+    data = f"`{dataset}`" + (f", the first {options.limit} training and {max(2, options.limit // 6)} test source "
+                             "images" if options.limit else ", full splits (60k train / 10k test)")
     published = "\n".join(f"- {where}: {what}." for where, what in PUBLISHED)
     plots = "\n\n".join(f"![{f}]({f}.png)" for f in figures)
     return f"""# hybrid_speed: loss against wall time and Pareto stationarity (seed 000 §4.5, Fig. 6 and Fig. 4)

@@ -63,11 +63,10 @@ def load_data(options, seed: int):
     """
     import mtlzoo
 
-    train = mtlzoo.data.get(DATASET, split="train", batch_size=BATCH_SIZE, data_dir=options.data_dir, seed=seed)
-    test = mtlzoo.data.get(DATASET, split="test", batch_size=BATCH_SIZE, data_dir=options.data_dir, seed=seed)
-    if options.limit:
-        train = train.unbatch().take(options.limit).batch(BATCH_SIZE)
-        test = test.unbatch().take(max(1, options.limit // 6)).batch(BATCH_SIZE)
+    # the loader's limit keeps the same examples every epoch (take() on a reshuffled stream would not)
+    limits = {"train": options.limit, "test": max(2, options.limit // 6) if options.limit else None}
+    train, test = (mtlzoo.data.get(DATASET, split=split, batch_size=BATCH_SIZE, data_dir=options.data_dir, seed=seed,
+                                   limit=limits[split]) for split in ("train", "test"))
     return train, test
 
 

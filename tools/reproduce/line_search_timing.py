@@ -48,7 +48,7 @@ BATCH_SIZE = 256
 
 def check_options(options) -> None:
     """Reject options this experiment cannot run with, naming the fix."""
-    if options.limit is not None and options.limit < 1:
+    if options.limit is not None and options.limit < 2:
         raise ValueError(f"line_search_timing: limit={options.limit}: pass a positive number of training "
                          "examples (or no limit for the full MultiMNIST).")
     if options.width is not None and options.width < 1:
@@ -60,12 +60,10 @@ def load_train(options, seed: int):
     """The seeded training pipeline (batch 256), capped at ``options.limit`` examples, and its batches per epoch."""
     import mtlzoo
 
-    train = mtlzoo.data.get(DATASET, split="train", batch_size=BATCH_SIZE, data_dir=options.data_dir, seed=seed)
+    train = mtlzoo.data.get(DATASET, split="train", batch_size=BATCH_SIZE, data_dir=options.data_dir, seed=seed,
+                            limit=options.limit)  # the same examples every epoch
     steps = int(train.cardinality())
-    if options.limit:
-        train = train.unbatch().take(options.limit).batch(BATCH_SIZE)
-        steps = sum(1 for _ in train) if steps < 0 else min(steps, -(-options.limit // BATCH_SIZE))
-    elif steps < 0:
+    if steps < 0:
         steps = sum(1 for _ in train)
     return train, steps
 
