@@ -40,15 +40,6 @@ from mtlzoo.tools.reproduce import hybrid_speed_training as training
 DEFAULT_EPOCHS = 8
 
 
-def check_options(options) -> None:
-    """Reject options this experiment cannot run with, naming the fix."""
-    if options.limit is not None and options.limit < 2:
-        raise ValueError(f"hybrid_speed: limit={options.limit}: pass a positive number of training examples "
-                         "(or no limit for the full MultiMNIST).")
-    if options.width is not None and options.width < 1:
-        raise ValueError(f"hybrid_speed: width={options.width}: pass a positive model width (10 is the seed's).")
-
-
 def unit_key(balancer: str, seed: int) -> str:
     """The unit key of one training, e.g. ``"mgda_ub-seed0"``."""
     return f"{balancer}-seed{seed}"
@@ -82,7 +73,6 @@ def reproduce(folder, options) -> Path:
     Raises:
         mtlzoo.data.DataNotFoundError: MultiMNIST's ``mnist.npz`` is not in the data directory.
     """
-    check_options(options)
     epochs = options.epochs_or(DEFAULT_EPOCHS)
     todo = plan(options.seed_list)
     units: dict[str, list[dict]] = {b: [] for b in training.BALANCERS}

@@ -46,16 +46,6 @@ DATASET = "multimnist"
 BATCH_SIZE = 256
 
 
-def check_options(options) -> None:
-    """Reject options this experiment cannot run with, naming the fix."""
-    if options.limit is not None and options.limit < 2:
-        raise ValueError(f"line_search_timing: limit={options.limit}: pass a positive number of training "
-                         "examples (or no limit for the full MultiMNIST).")
-    if options.width is not None and options.width < 1:
-        raise ValueError(f"line_search_timing: width={options.width}: pass a positive model width "
-                         "(10 is the seed's).")
-
-
 def load_train(options, seed: int):
     """The seeded training pipeline (batch 256), capped at ``options.limit`` examples, and its batches per epoch."""
     import mtlzoo
@@ -129,7 +119,6 @@ def reproduce(folder, options) -> Path:
     Raises:
         mtlzoo.data.DataNotFoundError: MultiMNIST's ``mnist.npz`` is not in the data directory.
     """
-    check_options(options)
     epochs = options.epochs_or(DEFAULT_EPOCHS)
     units = []
     for i, seed in enumerate(options.seed_list):

@@ -39,6 +39,10 @@ class ReproduceOptions:
             raise ValueError(f"seeds={self.seeds}: pass at least one seed.")
         if self.epochs is not None and self.epochs < 1:
             raise ValueError(f"epochs={self.epochs}: pass at least one epoch.")
+        if self.limit is not None and self.limit < 2:
+            raise ValueError(f"limit={self.limit}: pass at least 2 training images, or no limit for the full data.")
+        if self.width is not None and self.width < 1:
+            raise ValueError(f"width={self.width}: pass a positive model width, or none for the seed's.")
 
     @property
     def seed_list(self) -> list[int]:
