@@ -94,3 +94,13 @@ def test_cli_every_method_on_real_mnist(tmp_path):
     for label in table3.LABELS.values():
         assert f"| {label} |" in text
     assert "Grid search: " in text
+
+
+def test_cli_names_match_the_registry():
+    from mtlzoo.cli.reproduce import NAMES
+
+    assert NAMES == tuple(experiments.names())  # the CLI lists them without importing the library
+    for name in NAMES:
+        assert callable(experiments.get(name)) and experiments.description(name)
+    with pytest.raises(ValueError, match="unknown experiment 'nope'"):
+        experiments.get("nope")

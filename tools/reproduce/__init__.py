@@ -15,7 +15,7 @@ import importlib
 from mtlzoo.tools.reproduce.reproduce_options import ReproduceOptions
 from mtlzoo.tools.reproduce.reproduction_folder import ReproductionFolder
 
-#: name -> (module, one-line description, what it needs).
+#: name -> (module, one-line description).
 EXPERIMENTS: dict[str, tuple[str, str]] = {
     "multimnist_table3": ("mtlzoo.tools.reproduce.multimnist_table3",
                           "seed 002 Table 3 and Fig. 3: single task, uniform, grid, uncertainty, GradNorm, "
