@@ -7,13 +7,14 @@ from pathlib import Path
 
 import click
 
+from mtlzoo.cli.shared_options import data_dir_option
+
 
 @click.command("evaluate")
 @click.argument("source", type=click.Path(exists=True))
 @click.option("--data", "data_name", default=None,
               help="Dataset. [default: the run folder's, else the model recipe's]")
-@click.option("--data-dir", type=click.Path(file_okay=False), envvar="MTLZOO_DATA_DIR", default=None,
-              help="Directory with local copies of the data (also $MTLZOO_DATA_DIR).")
+@data_dir_option
 @click.option("--split", default="test", show_default=True, help="Which split to evaluate.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="[default: the dataset's]")
 @click.option("--baseline", "baselines", multiple=True, metavar="TASK=SOURCE",

@@ -7,6 +7,8 @@ import sys
 
 import click
 
+from mtlzoo.cli.shared_options import data_dir_option
+
 # The experiment names without importing the library (``--help`` stays fast).
 NAMES = ("multimnist_table3", "hybrid_speed", "line_search_timing", "split_search", "partition", "celeba_radar")
 
@@ -17,8 +19,7 @@ NAMES = ("multimnist_table3", "hybrid_speed", "line_search_timing", "split_searc
               help="Training epochs per run. [default: the experiment's, e.g. 10 for multimnist_table3]")
 @click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True,
               help="Seeds 0..N-1 per method; tables show the mean and a 95% confidence interval.")
-@click.option("--data-dir", type=click.Path(file_okay=False), envvar="MTLZOO_DATA_DIR", default=None,
-              help="Directory with local copies of the data, e.g. mnist.npz (also $MTLZOO_DATA_DIR).")
+@data_dir_option
 @click.option("--limit", type=click.IntRange(min=2), default=None,
               help="Use only this many training images (a quick, smaller reproduction).")
 @click.option("--width", type=click.IntRange(min=1), default=None,
@@ -59,10 +60,9 @@ def reproduce(name, epochs, seeds, data_dir, limit, width, run_dir):
                                            width=width, command=_command())
     settings = {"name": name, "epochs": epochs, "seeds": seeds, "limit": limit, "width": width}
     run = RunFolder(folder.path)
-    saved = (run.read_config() or {}).get("options")
-    if saved is not None and saved != settings:
-        differ = "; ".join(f"--{k} {saved.get(k)!r} (saved) vs {v!r} (now)" for k, v in settings.items()
-                           if saved.get(k) != v)
+    conflicts = run.conflicts(settings, ignore=())
+    if conflicts:
+        differ = "; ".join(f"--{k} {saved!r} (saved) vs {now!r} (now)" for k, (saved, now) in conflicts.items())
         raise click.ClickException(f"Reproduction folder {folder.path} was made with other options: {differ}. "
                                    f"Rerun with the saved options to resume it, or pass a new --run-dir.")
     run.write_config({"command": options.command, "options": settings})

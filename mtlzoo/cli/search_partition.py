@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from mtlzoo.cli.recipe_run import check_name as _check_name
+from mtlzoo.cli.shared_options import data_dir_option
 
 #: Partition-search run folder: the options that must match to resume.
 _PARTITION_CONFIG = "config.json"
@@ -35,8 +36,7 @@ class _Temperature(click.ParamType):
 @click.command("partition")
 @click.option("--data", "data_name", default="mnist_attributes", show_default=True,
               help="Dataset whose tasks share one 28x28x1 input (mnist_attributes, planted_mnist, multidigits, ...).")
-@click.option("--data-dir", type=click.Path(file_okay=False), envvar="MTLZOO_DATA_DIR", default=None,
-              help="Directory with local copies of the data (also $MTLZOO_DATA_DIR).")
+@data_dir_option
 @click.option("--limit", type=click.IntRange(min=2), default=12000, show_default=True,
               help="Use the first N training images (1/6 of them score partitions) and at most N test images.")
 @click.option("--strategy", type=click.Choice(["es", "random"]), default="es", show_default=True,

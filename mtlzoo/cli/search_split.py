@@ -7,6 +7,7 @@ import click
 from mtlzoo.cli.recipe_run import check_name as _check_name
 from mtlzoo.cli.recipe_run import optimizer as _optimizer
 from mtlzoo.cli.recipe_run import optimizer_config as _optimizer_config
+from mtlzoo.cli.shared_options import data_dir_option
 
 
 @click.command("split")
@@ -14,8 +15,7 @@ from mtlzoo.cli.recipe_run import optimizer_config as _optimizer_config
               help="Zoo model to grow; its searched blocks need batch norm (see `mtlzoo zoo`).")
 @click.option("--data", "data_name", default="mnist_triple", show_default=True,
               help="Dataset (its tasks become the model's tasks when the model takes a task list).")
-@click.option("--data-dir", type=click.Path(file_okay=False), envvar="MTLZOO_DATA_DIR", default=None,
-              help="Directory with local copies of the data (also $MTLZOO_DATA_DIR).")
+@data_dir_option
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="Use only the first N training examples (datasets with a `limit` option, e.g. planted_mnist).")
 @click.option("--steps", type=click.IntRange(min=0), default=2, show_default=True, help="Number of splits N.")

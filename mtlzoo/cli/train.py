@@ -6,6 +6,8 @@ import inspect
 
 import click
 
+from mtlzoo.cli.shared_options import data_dir_option
+
 #: Default epochs of the default job (the ``multidigits`` recipe): multimnist_lenet on the 1437 MultiDigits
 #: training images (SGD lr 0.01, batch 64) reaches its test-accuracy plateau after about 60 epochs, in well
 #: under two minutes on 2 CPU cores.
@@ -39,8 +41,7 @@ DEFAULT_EPOCHS = 60
               help="Seeds weights, data pairing and shuffling; the same seed gives the same history on CPU.")
 @click.option("--run-dir", type=click.Path(file_okay=False), default=None,
               help="Run folder. [default: runs/<model>-<data>-<balancer>-seed<seed>]")
-@click.option("--data-dir", type=click.Path(file_okay=False), envvar="MTLZOO_DATA_DIR", default=None,
-              help="Directory with local copies of the data (also $MTLZOO_DATA_DIR).")
+@data_dir_option
 def train(recipe, assignments, model_name, data_name, balancer, line_search, epochs, batch_size, optimizer, lr,
           seed, run_dir, data_dir):
     """Train a recipe, or a zoo model on a dataset, and write a run folder.

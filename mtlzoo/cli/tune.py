@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from mtlzoo.cli.recipe_run import check_name as _check_name
+from mtlzoo.cli.shared_options import data_dir_option
 
 #: Defaults: 5 interior points of the two-task simplex (1/6 ... 5/6, the centre included), 10 epochs each.
 DEFAULT_RESOLUTION = 6
@@ -34,8 +35,7 @@ def tune() -> None:
               help="Zoo model name (see `mtlzoo zoo`).")
 @click.option("--data", "data_name", default="multidigits", show_default=True,
               help="Dataset name (multidigits needs no files; multimnist reads mnist.npz from --data-dir).")
-@click.option("--data-dir", type=click.Path(file_okay=False), envvar="MTLZOO_DATA_DIR", default=None,
-              help="Directory with local copies of the data (also $MTLZOO_DATA_DIR).")
+@data_dir_option
 @click.option("--resolution", type=click.IntRange(min=1), default=DEFAULT_RESOLUTION, show_default=True,
               help="Grid steps per edge of the weight simplex: weights are multiples of 1/RESOLUTION; for two "
                    "tasks RESOLUTION-1 interior points (an even value includes 1/2, 1/2).")

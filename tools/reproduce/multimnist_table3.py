@@ -170,10 +170,10 @@ def _table(methods, seeds, results):
             per_run.append({"method": method, "seed": seed, **{f"{t}_accuracy": a for t, a in zip(TASKS, pair)}})
         left, right = ([a[i] for a in acc] for i in range(2))
         mean = [(a + b) / 2 for a, b in acc]
+        (left_mean, left_ci), (right_mean, right_ci) = mean_ci(left), mean_ci(right)
         row = {"method": method, "label": LABELS[method], "seeds": len(seeds),
                "left": format_ci(left), "right": format_ci(right), "mean": format_ci(mean),
-               "left_mean": mean_ci(left)[0], "left_ci95": mean_ci(left)[1],
-               "right_mean": mean_ci(right)[0], "right_ci95": mean_ci(right)[1],
+               "left_mean": left_mean, "left_ci95": left_ci, "right_mean": right_mean, "right_ci95": right_ci,
                "published_left": PUBLISHED.get(method, (math.nan,))[0],
                "published_right": PUBLISHED.get(method, (math.nan, math.nan))[1]}
         if single is not None and method != "single_task":

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mtlzoo.tools.reproduce.confidence import mean_ci
 from mtlzoo.tools.reproduce.reproduce_options import ReproduceOptions
 from mtlzoo.tools.reproduce.reproduction_folder import ReproductionFolder
 
@@ -21,21 +22,6 @@ SEED_TABLE2 = {
     "es (wd 1e-3)": ("54.2 ± 0.2", "77.0 ± 0.1", "97.6 ± 0.2", "49.7 ± 0.1", "99.8 ± 0.0", "81.3 ± 0.4",
                      "88.3 ± 0.0", "94.0 ± 0.1", "79.4 ± 0.1", "80.1 ± 0.1"),
 }
-
-
-def mean_ci(values) -> tuple[float, float]:
-    """Mean and the half-width of its 95% confidence interval (Student t; NaN for one value).
-
-    Example:
-        >>> m, h = mean_ci([1.0, 2.0, 3.0]); round(m, 3), round(h, 3)
-        (2.0, 2.484)
-    """
-    from scipy import stats
-
-    x = np.asarray(list(values), dtype=np.float64)
-    if x.size < 2:
-        return float(x.mean()), float("nan")
-    return float(x.mean()), float(stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
 
 
 def table_rows(results: list[dict], tasks: list[str]) -> list[dict]:
