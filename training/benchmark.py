@@ -9,10 +9,12 @@ in turn; a balancer's ratio to ``uniform`` is the median over rounds of the
 ratio of the two medians in that round (:func:`paired_ratio`), so load from
 other processes that comes and goes between rounds cancels out.
 
-Exact MGDA and parameter-space PCGrad (:data:`SLOW_BALANCERS`) take one full
-backward pass per task: with 40 tasks a step costs about 40 plain steps, so
-they time ``slow_steps`` steps (default: as many as ``steps``; the presets use
-fewer).
+A balancer is a registry name, optionally with a space: ``"pcgrad:latent"``,
+``"upgrad:parameters"``; ``"all"`` stands for every registered balancer in its
+default space. Parameter-space Gramian methods (exact MGDA, PCGrad, MoCo, any
+``NAME:parameters``: :func:`is_slow`) take one full backward pass per task: with
+40 tasks a step costs about 40 plain steps, so they time ``slow_steps`` steps
+(default: as many as ``steps``; the presets use fewer).
 
 Each balancer's step is traced by one untimed ``train_on_batch`` call; then,
 once every balancer is traced (the first call of a step after another one
@@ -36,10 +38,10 @@ from typing import Any
 
 import numpy as np
 
-#: Balancers that take one full backward pass per task (their step costs about T plain steps).
+#: Balancers of the first release that take one full backward pass per task (see :func:`is_slow`).
 SLOW_BALANCERS = ("mgda", "pcgrad")
-#: What ``mtlzoo bench --preset lenet`` compares.
-ALL_BALANCERS = ("uniform", "uncertainty", "gradnorm", "mgda_ub", "mgda", "hybrid", "pcgrad")
+#: What ``mtlzoo bench --preset lenet`` compares: every registered balancer (:func:`expand`).
+ALL_BALANCERS = ("all",)
 #: Tracing calls longer than this (seconds) get a progress line before each of their timing runs.
 SLOW_SECONDS = 10.0
 #: Named settings: the model, its builder options, the batch and the step counts.
@@ -137,7 +139,8 @@ def build_compiled(model: str, balancer: str, model_options: Mapping | None = No
     # plain optimizer steps: a recipe's line search (seed 001) would add trial evaluations to the timing
     no_search = {"line_search": False} if "line_search" in inspect.signature(net.compile).parameters else {}
     net.compile(optimizer=keras.optimizers.SGD(learning_rate=learning_rate), loss=recipe_loss(model),
-                metrics=[], balancer=balancer, **no_search)
+                metrics=[], balancer=make_balancer(balancer) if isinstance(balancer, str) else balancer,
+                **no_search)
     return net
 
 
@@ -151,6 +154,38 @@ def time_steps(step: Callable[[], Any], steps: int) -> list[float]:
     return times
 
 
+def expand(balancers: Sequence[str]) -> list[str]:
+    """The balancer specs with ``"all"`` replaced by every registered name (sorted), duplicates dropped.
+
+    >>> "mgda_ub" in expand(["all"])
+    True
+    """
+    from mtlzoo.training import balancers as registry
+
+    out = []
+    for spec in balancers:
+        out += list(registry.names()) if spec == "all" else [spec]
+    return list(dict.fromkeys(out))
+
+
+def make_balancer(spec: str):
+    """The balancer of a spec ``NAME`` or ``NAME:SPACE`` (e.g. ``"pcgrad:latent"``)."""
+    from mtlzoo.training import balancers as registry
+
+    name, _, space = spec.partition(":")
+    return registry.get(name, space=space) if space else registry.get(name)
+
+
+def is_slow(spec: str) -> bool:
+    """Whether the balancer takes one full backward pass per task (a parameter-space Gramian method;
+    GradNorm's parameter form needs only its last weight tensor's gradients and is not)."""
+    from mtlzoo.training import balancers as registry
+
+    balancer = make_balancer(spec)
+    return (isinstance(balancer, registry.GramianBalancer) and balancer.space == "parameters"
+            and not isinstance(balancer, registry.GradNorm))
+
+
 def check_names(model: str, balancers: Sequence[str]) -> None:
     """Raise ``ValueError`` naming an unknown zoo model or balancer and listing the known ones."""
     import mtlzoo
@@ -158,9 +193,13 @@ def check_names(model: str, balancers: Sequence[str]) -> None:
 
     if model not in mtlzoo.models.names():
         raise ValueError(f"benchmark: unknown zoo model {model!r}; known: {', '.join(mtlzoo.models.names())}.")
-    unknown = [b for b in balancers if b not in registry.names()]
+    unknown = [b for b in balancers if b != "all" and b.partition(":")[0] not in registry.names()]
     if unknown:
-        raise ValueError(f"benchmark: unknown balancer(s) {unknown}; known: {', '.join(registry.names())}.")
+        raise ValueError(f"benchmark: unknown balancer(s) {unknown}; known: {', '.join(registry.names())} "
+                         "(or all; NAME:latent / NAME:parameters picks the space).")
+    for spec in balancers:
+        if ":" in spec:
+            make_balancer(spec)  # a space the method does not have: its own one-line error
 
 
 def split_steps(total: int, rounds: int) -> list[int]:
@@ -206,8 +245,8 @@ def run_benchmark(model: str = "multimnist_lenet", balancers: Sequence[str] = ("
                               ("rounds", rounds, 1), ("slow_steps", steps if slow_steps is None else slow_steps, 1)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise ValueError(f"benchmark: {label} must be an integer >= {low}, got {value!r}.")
-    names = list(dict.fromkeys(["uniform", *balancers]))
-    check_names(model, names)
+    check_names(model, list(balancers))
+    names = list(dict.fromkeys(["uniform", *expand(balancers)]))
     say = progress or (lambda message: None)
     slow_steps = steps if slow_steps is None else slow_steps
     runs, batch = {}, None
@@ -219,7 +258,7 @@ def run_benchmark(model: str = "multimnist_lenet", balancers: Sequence[str] = ("
         batch = batch or synthetic_batch(net, batch_size, recipe_loss(model), seed)
         start = time.perf_counter()
         net.train_on_batch(*batch)  # builds the optimizer and traces the step
-        plan = split_steps(slow_steps if name in SLOW_BALANCERS else steps, rounds)
+        plan = split_steps(slow_steps if is_slow(name) else steps, rounds)
         runs[name] = {"net": net, "step": _step_fn(net, *batch), "first": time.perf_counter() - start,
                       "times": [], "rounds": [], "plan": plan}
     if warmup:
@@ -288,5 +327,6 @@ def _summary(model, model_options, net, batch_size, warmup, rounds, runs) -> dic
             "rounds": rounds, "results": results, "ratios": ratios}
 
 
-__all__ = ["ALL_BALANCERS", "GENERIC", "PRESETS", "SLOW_BALANCERS", "build_compiled", "check_names",
+__all__ = ["ALL_BALANCERS", "GENERIC", "PRESETS", "SLOW_BALANCERS", "build_compiled", "check_names", "expand",
+           "is_slow", "make_balancer",
            "paired_ratio", "recipe_loss", "run_benchmark", "split_steps", "synthetic_batch", "time_steps"]

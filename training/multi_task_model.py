@@ -139,7 +139,8 @@ class MultiTaskModel(TreeNetwork):
         optimizer = keras.optimizers.get(optimizer)
         super().compile(optimizer=optimizer, weighted_metrics=task_metrics, **kwargs)
         self._set_tracked("_balancer", balancer_registry.get(balancer))
-        self._balancer.setup(self.tree)
+        groups = VariableGroups.of(self)
+        self._balancer.setup(self.tree, groups)
         search = line_search_registry.get(line_search)
         self._set_tracked("_line_search", search)
         trackers = {f"{t}_loss": keras.metrics.Mean(name=f"{t}_loss") for t in tasks}
@@ -151,7 +152,7 @@ class MultiTaskModel(TreeNetwork):
                   # False, not None: a reload must not fall back to the recipe's line search
                   "line_search": keras.saving.serialize_keras_object(search) if search is not None else False,
                   **{k: kwargs[k] for k in ("run_eagerly", "steps_per_execution", "jit_compile") if k in kwargs}}
-        self._mtl = _Compiled(loss_fns, weights, trackers, VariableGroups.of(self), config)
+        self._mtl = _Compiled(loss_fns, weights, trackers, groups, config)
         if search is not None:
             try:
                 search.setup(self)
@@ -252,6 +253,9 @@ class MultiTaskModel(TreeNetwork):
                 self, step, grads, x, lambda out: self._global_losses(y, out, sample_weight)[1])}
         else:
             self.optimizer.apply_gradients(zip(grads, variables))
+        if self._balancer.needs_losses_after_update:
+            after, _ = self.forward(x, training=False, latents=())
+            self._balancer.after_update(step, self._global_losses(y, after, sample_weight)[1])
         del tape
         return self._update_metrics(x, y, outputs, sample_weight, values, logs)
 

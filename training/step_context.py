@@ -6,8 +6,8 @@ from collections.abc import Mapping, Sequence
 
 import tensorflow as tf
 
+from mtlzoo.training.search_direction import SearchDirection
 from mtlzoo.training.variable_groups import VariableGroups
-
 
 
 def gradient(tape, target, sources, output_gradients=None) -> list:
@@ -56,9 +56,13 @@ class StepContext:
         self.loss_scale = tf.cast(loss_scale, tf.float32)
         self.tasks = tuple(model.tree.tasks)
         self._index = {id(v): i for i, v in enumerate(self.variables)}
-        #: what the balancer computed on the way (latent Gram matrices, per-block weights, latent
-        #: directions, parameter gradients), for a line search that needs its inner products
+        #: the direction the Gramian core assembled (None for loss weightings)
+        self.direction: SearchDirection | None = None
+        #: the same as plain entries (latent_grams, block_weights, latent_direction,
+        #: parameter_gradients), kept for code written against the first version
         self.record: dict = {}
+        self._task_gradients: dict = {}
+        self._grams: dict = {}
 
     # ----------------------------------------------------------- replicas
     @staticmethod
@@ -119,8 +123,10 @@ class StepContext:
         """Per task: ``{"latent": {block: dL_t/dZ_i}, "own": [dL_t/d theta_t]}``.
 
         One ``tape.gradient`` call per task; it runs back only through the
-        task's own blocks down to the shared latents.
+        task's own blocks down to the shared latents. Computed once per step.
         """
+        if "latent" in self._task_gradients:
+            return {t: {"latent": g["blocks"], "own": g["own"]} for t, g in self._task_gradients["latent"].items()}
         out = {}
         for task in self.tasks:
             blocks = [g[0] for g in self.groups.shared_of(task)]
@@ -133,6 +139,7 @@ class StepContext:
                 per_block[b] = grads[k:k + len(zs)]
                 k += len(zs)
             out[task] = {"latent": per_block, "own": grads[k:]}
+        self._task_gradients["latent"] = {t: {"blocks": g["latent"], "own": g["own"]} for t, g in out.items()}
         return out
 
     def gram(self, vectors: Sequence[Sequence[tf.Tensor]], space: str = "latent") -> tf.Tensor:
@@ -156,32 +163,20 @@ class StepContext:
 
     def latent_grams(self, latent_grads: Mapping) -> dict:
         """``{block: Gram over O(i)}`` of the latent gradients (all-reduced, eq. 4.7)."""
-        grams = {block: self.gram([latent_grads[t]["latent"][block] for t in tasks])
-                 for block, tasks, _ in self.groups.shared}
-        self.record["latent_grams"] = grams
-        return grams
+        return self.grams("latent")
 
     def assemble_latent(self, latent_grads: Mapping, block_weights: Mapping, own_weights: Mapping) -> list:
         """Block i gets ``(dZ_i/d theta_i)^T sum_t w_t^i dL_t/dZ_i``; task t's own blocks get
-        ``own_weights[t] * dL_t/d theta_t``."""
-        grads = self.empty()
-        for block, tasks, variables in self.groups.shared:
-            w = block_weights[block]
-            upstream = [tf.add_n([tf.cast(w[k], g[j].dtype) * g[j]
-                                  for k, g in enumerate(latent_grads[t]["latent"][block] for t in tasks)])
-                        for j in range(len(latent_grads[tasks[0]]["latent"][block]))]
-            latent = tf.nest.flatten(self.latents[block])
-            values = gradient(self.tape, latent, variables, output_gradients=upstream)
-            self.add(grads, variables, values)
-            self.record.setdefault("latent_direction", {})[block] = upstream
-        for task in self.tasks:
-            self.add(grads, self.groups.own[task], latent_grads[task]["own"], own_weights.get(task))
-        self.record["block_weights"] = dict(block_weights)
-        return grads
+        ``own_weights[t] * dL_t/d theta_t`` (:meth:`assemble` in latent space)."""
+        self._task_gradients["latent"] = {t: {"blocks": g["latent"], "own": g["own"]} for t, g in latent_grads.items()}
+        return self.assemble("latent", block_weights, own_weights)
 
     # ---------------------------------------------------- parameters (MGDA)
     def parameter_gradients(self) -> dict:
-        """Per task: ``{"shared": {block: [dL_t/d theta_i]}, "own": [dL_t/d theta_t]}``."""
+        """Per task: ``{"shared": {block: [dL_t/d theta_i]}, "own": [dL_t/d theta_t]}`` (computed once per step)."""
+        if "parameters" in self._task_gradients:
+            return {t: {"shared": g["blocks"], "own": g["own"]}
+                    for t, g in self._task_gradients["parameters"].items()}
         out = {}
         for task in self.tasks:
             groups = self.groups.shared_of(task)
@@ -194,20 +189,78 @@ class StepContext:
                 k += len(variables)
             out[task] = {"shared": per_block, "own": grads[k:]}
         self.record["parameter_gradients"] = out
+        self._task_gradients["parameters"] = {t: {"blocks": g["shared"], "own": g["own"]} for t, g in out.items()}
         return out
 
     def parameter_grams(self, param_grads: Mapping) -> dict:
         """``{block: Gram over O(i)}`` of the per-task parameter gradients (eq. 4.5)."""
-        return {block: self.gram([param_grads[t]["shared"][block] for t in tasks], space="parameters")
-                for block, tasks, _ in self.groups.shared}
+        return self.grams("parameters")
 
     def assemble_parameters(self, param_grads: Mapping, block_weights: Mapping, own_weights: Mapping) -> list:
         """Block i gets ``sum_t w_t^i dL_t/d theta_i``; own blocks as in :meth:`assemble_latent`."""
+        self._task_gradients["parameters"] = {t: {"blocks": g["shared"], "own": g["own"]}
+                                              for t, g in param_grads.items()}
+        return self.assemble("parameters", block_weights, own_weights)
+
+    # ------------------------------------------------------------ the core
+    def task_gradients(self, space: str) -> dict:
+        """Per task: ``{"blocks": {block: [tensors]}, "own": [dL_t/d theta_t]}`` with the block
+        gradients in ``space`` (``"latent"``: dL_t/dZ_i; ``"parameters"``: dL_t/d theta_i).
+        Computed once per step and shared by everyone who asks (hybrid, line search)."""
+        if space not in self._task_gradients:
+            self.latent_gradients() if space == "latent" else self.parameter_gradients()
+        return self._task_gradients[space]
+
+    def grams(self, space: str) -> dict:
+        """``{block: Gram over O(i)}`` of :meth:`task_gradients` in ``space`` (all-reduced, unscaled;
+        seed 000 eqs. 4.5 / 4.7). Computed once per step."""
+        if space not in self._grams:
+            grads = self.task_gradients(space)
+            self._grams[space] = {block: self.gram([grads[t]["blocks"][block] for t in tasks], space=space)
+                                  for block, tasks, _ in self.groups.shared}
+            if space == "latent":
+                self.record["latent_grams"] = self._grams[space]
+        return self._grams[space]
+
+    def assemble(self, space: str, block_weights: Mapping, own_weights: Mapping,
+                 combined: Mapping | None = None) -> list:
+        """One gradient per variable from the per-task gradients in ``space``.
+
+        Shared block i gets sum_t w_t^i g_t^i (``block_weights[i]``, over O(i) in Gram order), or
+        ``combined[i]`` when the method combined the block's gradients itself; in latent space that
+        is the upstream gradient of Z_i, back-propagated into the block's own parameters only. Task
+        t's own blocks get ``own_weights[t]`` (default 1) times dL_t/d theta_t. Records the
+        :class:`SearchDirection` as :attr:`direction`.
+        """
+        combined = dict(combined or {})
+        task_grads = self.task_gradients(space)
         grads = self.empty()
+        latent_direction, tasks_of = {}, {}
         for block, tasks, variables in self.groups.shared:
-            w = block_weights[block]
-            for k, task in enumerate(tasks):
-                self.add(grads, variables, param_grads[task]["shared"][block], w[k])
+            tasks_of[block] = tuple(tasks)
+            parts = [task_grads[t]["blocks"][block] for t in tasks]
+            if space == "latent":
+                if block in combined:
+                    upstream = list(combined[block])
+                else:
+                    w = block_weights[block]
+                    upstream = [tf.add_n([tf.cast(w[k], g[j].dtype) * g[j] for k, g in enumerate(parts)])
+                                for j in range(len(parts[0]))]
+                latent = tf.nest.flatten(self.latents[block])
+                self.add(grads, variables, gradient(self.tape, latent, variables, output_gradients=upstream))
+                latent_direction[block] = upstream
+            elif block in combined:
+                self.add(grads, variables, list(combined[block]))
+            else:
+                w = block_weights[block]
+                for k, values in enumerate(parts):
+                    self.add(grads, variables, values, w[k])
         for task in self.tasks:
-            self.add(grads, self.groups.own[task], param_grads[task]["own"], own_weights.get(task))
+            self.add(grads, self.groups.own[task], task_grads[task]["own"], own_weights.get(task))
+        linear = {b: w for b, w in block_weights.items() if b not in combined}
+        self.direction = SearchDirection(space, task_grads, self._grams.get(space, {}), linear,
+                                         latent_direction, tasks_of, self.loss_scale)
+        self.record["block_weights"] = dict(block_weights)
+        if space == "latent":
+            self.record["latent_direction"] = latent_direction
         return grads

@@ -1,35 +1,44 @@
-"""Balancers: how the per-task gradients of one step become one update (DESIGN.md, Training).
+"""Balancers: how the per-task gradients of one step become one update (ARCHITECTURE.md, Training).
+
+Every module of this package is imported, and every :class:`Balancer` subclass that sets its own
+``registry_name`` is registered under it: a new method is one file, registered where it is defined.
 
 >>> from mtlzoo.training import balancers
->>> balancers.names()
-('edm', 'gradnorm', 'hybrid', 'mgda', 'mgda_ub', 'pcgrad', 'static', 'uncertainty', 'uniform')
+>>> {"mgda", "mgda_ub", "gradnorm", "uniform"} <= set(balancers.names())
+True
 >>> balancers.get({"class_name": "gradnorm", "config": {"alpha": 0.5}}).alpha
 0.5
 """
 
 from __future__ import annotations
 
+import importlib
+import inspect
+import pkgutil
 from collections.abc import Mapping
 from typing import Any
 
 from mtlzoo.registry import Registry
 from mtlzoo.training.balancers.balancer import Balancer
-from mtlzoo.training.balancers.edm import EDM
-from mtlzoo.training.balancers.grad_norm import GradNorm
-from mtlzoo.training.balancers.hybrid import Hybrid
-from mtlzoo.training.balancers.mgda import MGDA
-from mtlzoo.training.balancers.mgda_ub import MGDAUB
-from mtlzoo.training.balancers.min_norm_balancer import MinNormBalancer
-from mtlzoo.training.balancers.pcgrad import PCGrad
-from mtlzoo.training.balancers.static import Static
-from mtlzoo.training.balancers.uncertainty import Uncertainty
-from mtlzoo.training.balancers.uniform import Uniform
+from mtlzoo.training.balancers.block_problem import BlockProblem
+from mtlzoo.training.balancers.gramian_balancer import GramianBalancer
 
 REGISTRY = Registry("balancer", base=Balancer)
-for _name, _cls in (("uniform", Uniform), ("static", Static), ("uncertainty", Uncertainty),
-                    ("gradnorm", GradNorm), ("mgda", MGDA), ("mgda_ub", MGDAUB), ("hybrid", Hybrid),
-                    ("pcgrad", PCGrad), ("edm", EDM)):
-    REGISTRY.register(_name, _cls)
+_CLASSES: dict[str, type] = {}
+
+
+def _discover() -> None:
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if (issubclass(cls, Balancer) and cls.__module__ == module.__name__
+                    and "registry_name" in vars(cls) and cls.registry_name):
+                REGISTRY.register(cls.registry_name, cls)
+                _CLASSES[cls.__name__] = cls
+
+
+_discover()
+globals().update(_CLASSES)
 
 
 def names() -> tuple[str, ...]:
@@ -43,7 +52,7 @@ def get(identifier: Any, **kwargs: Any) -> Balancer:
 
     Args:
         identifier: e.g. ``"mgda_ub"``, ``{"class_name": "gradnorm", "config": {"alpha": 1.0}}``.
-        **kwargs: constructor arguments (with a name).
+        **kwargs: constructor arguments (with a name), e.g. ``get("mgda", space="latent")``.
     """
     if isinstance(identifier, Mapping) and identifier.get("class_name") not in REGISTRY \
             and identifier.get("name") not in REGISTRY:
@@ -56,5 +65,4 @@ def get(identifier: Any, **kwargs: Any) -> Balancer:
     return REGISTRY.get(identifier, **kwargs)
 
 
-__all__ = ["EDM", "MGDA", "MGDAUB", "Balancer", "GradNorm", "Hybrid", "MinNormBalancer", "PCGrad", "Static",
-           "Uncertainty", "Uniform", "get", "names"]
+__all__ = ["Balancer", "BlockProblem", "GramianBalancer", "get", "names", *sorted(_CLASSES)]

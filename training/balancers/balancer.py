@@ -16,9 +16,12 @@ class Balancer(keras.layers.Layer):
     calls :meth:`setup` once from ``compile`` and :meth:`gradients` in every
     train step, inside ``tf.function``.
 
-    Subclasses set ``latent = True`` when they need the shared blocks' outputs
-    Z_i, create state in :meth:`create_state`, list the scalar logs they return
-    in :meth:`log_names`, and may react to epoch ends in :meth:`on_epoch_end`.
+    Gradient-based methods subclass :class:`GramianBalancer` (the one core of per-task gradients,
+    Gram matrices and assembly, in latent or parameter space); loss weightings subclass this class
+    directly and return ``step.weighted_sum_gradients(weights)``. Subclasses create state in
+    :meth:`create_state`, list the scalar logs they return in :meth:`log_names`, may react to
+    epoch ends in :meth:`on_epoch_end`, and set ``registry_name``: every class of the
+    ``balancers`` package that sets it is registered under that name (in its own file, nowhere else).
 
     Args:
         name: the layer name (default: the registry name).
@@ -38,15 +41,19 @@ class Balancer(keras.layers.Layer):
         super().__init__(name=name or self.registry_name, dtype="float32", **kwargs)
         self.tasks: tuple[str, ...] = ()
         self.tree = None
+        self.groups = None
 
-    def setup(self, tree) -> None:
-        """Bind to a model's :class:`~mtlzoo.TaskTree` and create the state (once)."""
+    def setup(self, tree, groups=None) -> None:
+        """Bind to a model's :class:`~mtlzoo.TaskTree` (and its
+        :class:`~mtlzoo.training.VariableGroups`, for state shaped like the shared variables) and
+        create the state (once)."""
         if self.built:
             if tuple(tree.tasks) != self.tasks:
                 raise ValueError(f"Balancer {self.name!r} is set up for tasks {list(self.tasks)}, "
                                  f"not {list(tree.tasks)}; use a new balancer per model.")
             return
         self.tree = tree
+        self.groups = groups
         self.tasks = tuple(tree.tasks)
         self.create_state()
         self.built = True
@@ -66,6 +73,15 @@ class Balancer(keras.layers.Layer):
             step: the :class:`~mtlzoo.training.StepContext` of this train step.
         """
         raise NotImplementedError
+
+    #: set by methods that need the task losses after the update, on the same batch (FAMO): the
+    #: train step then runs one more forward pass and calls :meth:`after_update`
+    needs_losses_after_update = False
+
+    def after_update(self, step, values) -> None:
+        """Called in the train step after the update when ``needs_losses_after_update``, with
+        ``values``: ``{task: global mean loss}`` of the same batch at the updated weights (forward
+        pass with ``training=False``)."""
 
     def on_epoch_end(self, epoch: int) -> dict[str, float]:
         """Called eagerly after every training epoch; returns values to add to the epoch's logs."""

@@ -1,5 +1,5 @@
 """``gradnorm``: GradNorm (Chen et al., seed 003 Alg. 1) on the last shared weights or on the latents Z
-(seed 000 eq. 4.11)."""
+(seed 000 eq. 4.11), as a weighting of the Gramian core."""
 
 from __future__ import annotations
 
@@ -8,18 +8,16 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from mtlzoo.training.balancers.balancer import Balancer
+from mtlzoo.training.balancers.gramian_balancer import GramianBalancer
 from mtlzoo.training.step_context import gradient
-
-SPACES = ("latent", "weights")
 
 
 @keras.saving.register_keras_serializable(package="mtlzoo")
-class GradNorm(Balancer):
+class GradNorm(GramianBalancer):
     """Learn task weights c^t so every task's gradient norm tracks its relative inverse training rate.
 
     Each step, for every shared block i: G_t = ||grad (c^t L_t)|| over the
-    block's last weight tensor (``space="weights"``, seed 003) or over its output
+    block's last weight tensor (``space="parameters"``, seed 003's W) or over its output
     Z_i (``space="latent"``, seed 000 eq. 4.11), G_bar its mean over O(i),
     r_t = L~_t / mean L~ with L~_t = L_t / L_t(0). The weights take one gradient
     step on L_grad = sum_t |G_t - G_bar r_t^alpha|_1 with the targets held
@@ -32,7 +30,9 @@ class GradNorm(Balancer):
     Args:
         alpha: the restoring force (seed 003 eq. 1).
         learning_rate: step size of the weights' update.
-        space: ``"latent"`` or ``"weights"``.
+        space: ``"latent"`` or ``"parameters"`` (the norms over each shared block's last weight
+            tensor, then one backward pass of sum_t c^t L_t; the old spelling ``"weights"`` still
+            works, with a deprecation warning).
         min_weight: lower clip of every weight before renormalization.
         **kwargs: ``Balancer`` arguments.
 
@@ -46,17 +46,13 @@ class GradNorm(Balancer):
 
     def __init__(self, alpha: float = 1.5, learning_rate: float = 0.025, space: str = "latent",
                  min_weight: float = 1e-3, **kwargs: Any):
-        super().__init__(**kwargs)
-        if space not in SPACES:
-            raise ValueError(f"gradnorm: space must be one of {SPACES}, got {space!r}.")
+        super().__init__(space=space, **kwargs)
         if not learning_rate > 0 or not alpha >= 0 or not min_weight > 0:
             raise ValueError("gradnorm: learning_rate and min_weight must be > 0 and alpha >= 0, got "
                              f"{learning_rate!r}, {min_weight!r}, {alpha!r}.")
         self.alpha = float(alpha)
         self.learning_rate = float(learning_rate)
-        self.space = space
         self.min_weight = float(min_weight)
-        self.latent = space == "latent"
 
     def create_state(self) -> None:
         t = len(self.tasks)
@@ -97,24 +93,41 @@ class GradNorm(Balancer):
         return c
 
     def latent_weights(self, step, grams: dict, enabled=True) -> tuple[dict, dict, tf.Tensor]:
-        """``(block_weights, own_weights, c)`` of the latent variant, updating the weights."""
+        """``(block_weights, own_weights, c)`` from the blocks' Gram matrices, updating the weights."""
         norms = {b: tf.sqrt(tf.maximum(tf.linalg.diag_part(g), 0.0)) for b, g in grams.items()}
         c = self.update(step, norms, enabled)
         return self._spread(step, c) + (c,)
+
+    def weigh_blocks(self, problems, enabled=True) -> tuple[dict, dict]:
+        """One GradNorm update from every block's task-gradient norms; each block gets the tasks'
+        current weights c (before the update, Alg. 1)."""
+        if not problems:
+            c = tf.convert_to_tensor(self.task_weights)
+        else:
+            _, _, c = self.latent_weights(problems[0].step, {p.block: p.gram for p in problems}, enabled)
+        return self._spread_blocks(problems, c), {f"weight_{t}": c[k] for k, t in enumerate(self.tasks)}
+
+    def own_weights(self, step, block_weights: dict, logs: dict) -> dict:
+        return {t: logs[f"weight_{t}"] for t in self.tasks}
 
     def _spread(self, step, c) -> tuple[dict, dict]:
         index = {t: k for k, t in enumerate(self.tasks)}
         blocks = {b: tf.gather(c, [index[t] for t in tasks]) for b, tasks, _ in step.groups.shared}
         return blocks, {t: c[k] for k, t in enumerate(self.tasks)}
 
+    @staticmethod
+    def _spread_blocks(problems, c) -> dict:
+        return {p.block: tf.gather(c, list(p.task_index)) for p in problems}
+
+    def fallback_weights(self, size: int) -> tf.Tensor:
+        return tf.ones((size,))
+
     def gradients(self, step):
         if self.latent:
-            latent_grads = step.latent_gradients()
-            blocks, own, c = self.latent_weights(step, step.latent_grams(latent_grads))
-            grads = step.finish(step.assemble_latent(latent_grads, blocks, own))
-        else:
-            c = self.update(step, self._weight_norms(step))
-            grads = step.weighted_sum_gradients({t: c[k] for k, t in enumerate(self.tasks)})
+            return super().gradients(step)
+        # seed 003: the norms over each block's last weight tensor, then one backward pass of sum c L
+        c = self.update(step, self._weight_norms(step))
+        grads = step.weighted_sum_gradients({t: c[k] for k, t in enumerate(self.tasks)})
         return grads, {f"weight_{t}": c[k] for k, t in enumerate(self.tasks)}
 
     @staticmethod
@@ -134,4 +147,4 @@ class GradNorm(Balancer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "alpha": self.alpha, "learning_rate": self.learning_rate,
-                "space": self.space, "min_weight": self.min_weight}
+                "min_weight": self.min_weight}

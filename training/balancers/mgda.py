@@ -1,4 +1,5 @@
-"""``mgda``: exact MGDA on the per-task gradients of the shared parameters (seed 002 §3.2, seed 000 eq. 4.5)."""
+"""``mgda``: MGDA, the min-norm point of the per-task gradients of each shared block (seed 002 §3.2-3.3,
+seed 000 eqs. 4.5 / 4.7), in parameter space or (``space="latent"``, MGDA-UB) in latent space."""
 
 from __future__ import annotations
 
@@ -9,22 +10,21 @@ from mtlzoo.training.balancers.min_norm_balancer import MinNormBalancer
 
 @keras.saving.register_keras_serializable(package="mtlzoo")
 class MGDA(MinNormBalancer):
-    """Exact MGDA: per shared block i, the min-norm point of {dL_t/d theta_i : t in O(i)}.
+    """MGDA: per shared block i, the min-norm point of {g_t^i : t in O(i)}.
 
-    Needs one full backward pass per task (T times the cost of ``mgda_ub``'s
-    shared part); under a strategy the per-task gradients' Gram matrix is
-    all-reduced and every replica applies sum_t alpha_t g_t of its own batch.
+    With ``space="parameters"`` (the default) g_t^i = dL_t/dtheta_i: exact MGDA, one full backward
+    pass per task (T times the cost of the latent form's shared part). With ``space="latent"``
+    g_t^i = dL_t/dZ_i: MGDA-UB (registered as ``mgda_ub``), one backward pass through the shared
+    blocks. Under a strategy the Gram matrix is all-reduced and every replica applies
+    sum_t alpha_t g_t of its own batch.
 
-    Args: see :class:`MinNormBalancer`.
+    Args: see :class:`MinNormBalancer` (``space``, ``normalization``, ``solver``, ``tolerance``).
 
     Example:
-        >>> model.compile(optimizer="sgd", loss=..., balancer="mgda")   # doctest: +SKIP
+        >>> from mtlzoo.training import balancers
+        >>> balancers.get("mgda", space="latent").latent
+        True
     """
 
     registry_name = "mgda"
-
-    def gradients(self, step):
-        param_grads = step.parameter_gradients()
-        alphas, stationary = self.solve_blocks(step, step.parameter_grams(param_grads))
-        grads = step.assemble_parameters(param_grads, alphas, {})
-        return step.finish(grads), {"pareto_stationary": stationary}
+    default_space = "parameters"

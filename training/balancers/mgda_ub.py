@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import keras
 
-from mtlzoo.training.balancers.min_norm_balancer import MinNormBalancer
+from mtlzoo.training.balancers.mgda import MGDA
 
 
 @keras.saving.register_keras_serializable(package="mtlzoo")
-class MGDAUB(MinNormBalancer):
-    """MGDA-UB: the min-norm point of the latent gradients, one backward pass through the shared blocks.
+class MGDAUB(MGDA):
+    """MGDA-UB: exactly ``mgda`` with ``space="latent"`` (its default here).
 
     For every shared block i it solves min ||sum_{t in O(i)} alpha_t^i dL_t/dZ_i||^2
     on the simplex and sends sum_t alpha_t^i dL_t/dZ_i into block i as its
@@ -17,18 +17,13 @@ class MGDAUB(MinNormBalancer):
     002 Alg. 2 line 2). The Gram matrix is a sum over samples, so under a
     ``tf.distribute`` strategy the replicas all-reduce the T x T matrix only.
 
-    Args: see :class:`MinNormBalancer` (``normalization``, ``solver``, ``tolerance``).
+    Args: see :class:`MinNormBalancer` (``normalization``, ``solver``, ``tolerance``, ``space``).
 
     Example:
-        >>> model.compile(optimizer="sgd", loss=..., balancer="mgda_ub")   # doctest: +SKIP
+        >>> from mtlzoo.training import balancers
+        >>> balancers.get("mgda_ub").space
+        'latent'
     """
 
     registry_name = "mgda_ub"
-
-    latent = True
-
-    def gradients(self, step):
-        latent_grads = step.latent_gradients()
-        alphas, stationary = self.solve_blocks(step, step.latent_grams(latent_grads))
-        grads = step.assemble_latent(latent_grads, alphas, {})
-        return step.finish(grads), {"pareto_stationary": stationary}
+    default_space = "latent"

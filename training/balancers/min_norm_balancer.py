@@ -1,4 +1,4 @@
-"""Shared part of the min-norm rules (MGDA, MGDA-UB): gradient normalization, the solver, stationarity."""
+"""Shared part of the min-norm rules (MGDA in either space, EDM): gradient normalization, the solver, stationarity."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ from typing import Any
 
 import tensorflow as tf
 
-from mtlzoo.training.balancers.balancer import Balancer
+from mtlzoo.training.balancers.gramian_balancer import GramianBalancer
 from mtlzoo.training import solvers
 from mtlzoo.training.min_norm import min_norm
 
 NORMALIZATIONS = ("none", "l2", "loss", "loss+")
 
 
-class MinNormBalancer(Balancer):
+class MinNormBalancer(GramianBalancer):
     """Base of the balancers that solve min_alpha ||sum_t alpha_t g_t||^2 on the simplex (seed 002 eq. 3).
 
     Args:
@@ -27,6 +27,7 @@ class MinNormBalancer(Balancer):
             gradient norm at the first step); the logged ``pareto_stationary`` is
             the fraction of an epoch's steps where every shared block is.
         solver_options: passed to the solver (``max_iters``, ``tol``).
+        space: ``"latent"`` (MGDA-UB) or ``"parameters"`` (exact MGDA); see :class:`GramianBalancer`.
         **kwargs: ``Balancer`` arguments.
     """
 
@@ -45,7 +46,7 @@ class MinNormBalancer(Balancer):
         self.solver_options = dict(solver_options or {})
 
     def log_names(self) -> tuple[str, ...]:
-        return ("pareto_stationary",)
+        return ("pareto_stationary",) + super().log_names()
 
     def normalizers(self, gram: tf.Tensor, values: tf.Tensor) -> tf.Tensor:
         """The per-task divisors of ``normalization`` (1 where one would be 0 or not finite)."""
@@ -68,7 +69,12 @@ class MinNormBalancer(Balancer):
         return alpha, norm
 
     def solve_blocks(self, step, grams) -> tuple[dict, tf.Tensor]:
-        """alpha^i for every shared block, and whether all of them are Pareto-stationary.
+        """alpha^i for every shared block from ``grams``, and whether all of them are Pareto-stationary."""
+        weights, logs = self.weigh_blocks(self.problems(step, grams))
+        return weights, logs["pareto_stationary"]
+
+    def weigh_blocks(self, problems) -> tuple[dict, dict]:
+        """alpha^i for every shared block, and ``pareto_stationary``: whether all of them are.
 
         A block is stationary when the norm of the weighted gradient of the raw
         losses, ||sum_t alpha_t g_t||, is at most ``tolerance`` times the largest
@@ -76,23 +82,21 @@ class MinNormBalancer(Balancer):
         (seed 000 eq. 4.3) up to a tolerance relative to where training started,
         so the fraction of stationary steps grows as training converges (Fig. 4).
         """
-        position = {b: k for k, b in enumerate(self.tree.shared_blocks)}
         weights, flags = {}, []
         references = tf.convert_to_tensor(self.reference_norms)
         updates = []
-        for block, tasks, _ in step.groups.shared:
-            values = tf.stack([step.values[t] for t in tasks])
-            weights[block], norm = self.solve(grams[block], values)
-            diag = tf.linalg.diag_part(grams[block])
+        for p in problems:
+            weights[p.block], norm = self.solve(p.gram, p.values)
+            diag = tf.linalg.diag_part(p.gram)
             largest = tf.sqrt(tf.reduce_max(tf.where(tf.math.is_finite(diag), tf.maximum(diag, 0.0), 0.0)))
-            k = position[block]
+            k = p.position
             reference = tf.where(references[k] > 0, references[k], largest)
             updates.append(tf.one_hot(k, references.shape[0]) * reference)
             flags.append(norm <= self.tolerance * reference)
         if updates:
             self.reference_norms.assign(tf.where(references > 0, references, tf.add_n(updates)))
         stationary = tf.reduce_all(tf.stack(flags)) if flags else tf.constant(True)
-        return weights, tf.cast(stationary, tf.float32)
+        return weights, {"pareto_stationary": tf.cast(stationary, tf.float32)}
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "normalization": self.normalization, "solver": self.solver,

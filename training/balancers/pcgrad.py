@@ -7,9 +7,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from mtlzoo.training.balancers.balancer import Balancer
-
-SPACES = ("parameters", "latent")
+from mtlzoo.training.balancers.gramian_balancer import GramianBalancer
 
 
 def pcgrad_coefficients(gram: tf.Tensor, seed) -> tf.Tensor:
@@ -36,7 +34,7 @@ def pcgrad_coefficients(gram: tf.Tensor, seed) -> tf.Tensor:
 
 
 @keras.saving.register_keras_serializable(package="mtlzoo")
-class PCGrad(Balancer):
+class PCGrad(GramianBalancer):
     """PCGrad per shared block: project each task's gradient off the others it conflicts with, then sum.
 
     Args:
@@ -53,32 +51,23 @@ class PCGrad(Balancer):
     """
 
     registry_name = "pcgrad"
+    default_space = "parameters"
 
     def __init__(self, space: str = "parameters", seed: int = 0, **kwargs: Any):
-        super().__init__(**kwargs)
-        if space not in SPACES:
-            raise ValueError(f"pcgrad: space must be one of {SPACES}, got {space!r}.")
-        self.space = space
+        super().__init__(space=space, **kwargs)
         self.seed = int(seed)
-        self.latent = space == "latent"
 
     def create_state(self) -> None:
         self.steps = self.state_variable("steps")
 
-    def gradients(self, step):
+    def weigh_blocks(self, problems) -> tuple[dict, dict]:
         counter = tf.cast(self.steps, tf.int32)
         self.steps.assign_add(1.0)
-        if self.latent:
-            grads = step.latent_gradients()
-            grams = step.latent_grams(grads)
-        else:
-            grads = step.parameter_gradients()
-            grams = step.parameter_grams(grads)
-        betas = {}
-        for n, (block, _, _) in enumerate(step.groups.shared):
-            betas[block] = pcgrad_coefficients(grams[block], tf.stack([self.seed + n, counter]))
-        assemble = step.assemble_latent if self.latent else step.assemble_parameters
-        return step.finish(assemble(grads, betas, {})), {}
+        return {p.block: pcgrad_coefficients(p.gram, tf.stack([self.seed + n, counter]))
+                for n, p in enumerate(problems)}, {}
+
+    def fallback_weights(self, size: int) -> tf.Tensor:
+        return tf.ones((size,))
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "space": self.space, "seed": self.seed}
+        return {**super().get_config(), "seed": self.seed}
