@@ -196,6 +196,8 @@ def mirrored(out: str, names, model: str = "multimnist_lenet", train_on_batch=()
         if variant:
             name = f"{name}+{variant}"
         balancer = BALANCERS.get(name.partition("+")[0], name.partition("+")[0])
+        if variant in ("latent", "parameters"):  # "imtl+parameters": that space
+            balancer = {"class_name": balancer, "config": {"space": variant}}
         single = build(balancer, model, synchronized_bn, search)
         initial = single.get_weights()
         reference = run_schedule(single, data, name in train_on_batch)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from mtlzoo.training.solvers._common import polish, prepare, uniform
+from mtlzoo.training.solvers._common import polish, prepare, prepare_exact, uniform
 
 
 def frank_wolfe(gram, max_iters: int = 1000, tol: float = 1e-6, away_steps: bool = True, **unused) -> tf.Tensor:
@@ -19,7 +19,9 @@ def frank_wolfe(gram, max_iters: int = 1000, tol: float = 1e-6, away_steps: bool
     the Frank-Wolfe duality gap, an upper bound on the objective's distance to
     its minimum, falls below ``tol`` (relative to the largest squared gradient
     norm), or after ``max_iters`` iterations (a fixed cap, so the loop compiles
-    under XLA).
+    under XLA). Then :func:`~mtlzoo.training.solvers._common.polish` finishes
+    exactly, in float64 on the input's own values, from the iterate's support
+    (active-set steps that drop and add tasks until the KKT conditions hold).
 
     Args:
         gram: T x T Gram matrix of task gradients.
@@ -37,6 +39,7 @@ def frank_wolfe(gram, max_iters: int = 1000, tol: float = 1e-6, away_steps: bool
         >>> frank_wolfe([[1.0, 0.0], [0.0, 4.0]]).numpy().round(3)
         array([0.8, 0.2], dtype=float32)
     """
+    exact = prepare_exact(gram)
     gram, valid = prepare(gram)
     alpha0 = uniform(valid)
     inf = tf.constant(float("inf"), tf.float32)
@@ -72,4 +75,4 @@ def frank_wolfe(gram, max_iters: int = 1000, tol: float = 1e-6, away_steps: bool
         (tf.constant(0), alpha0, tf.constant(False)),
         maximum_iterations=max_iters,
     )
-    return polish(gram, alpha, valid)
+    return polish(exact, alpha, valid)

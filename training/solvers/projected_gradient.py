@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from mtlzoo.training.solvers._common import objective, polish, prepare, project_simplex, uniform
+from mtlzoo.training.solvers._common import objective, polish, prepare, prepare_exact, project_simplex, uniform
 
 
 def projected_gradient(gram, max_iters: int = 1000, tol: float = 1e-9, **unused) -> tf.Tensor:
@@ -15,7 +15,11 @@ def projected_gradient(gram, max_iters: int = 1000, tol: float = 1e-9, **unused)
     projecting onto the simplex by sorting. Stops when the Frank-Wolfe duality
     gap (an upper bound on the distance to the optimal objective, relative to
     the largest squared gradient norm) is below ``tol``, or after ``max_iters``
-    iterations; then finishes with exact active-set steps on the support.
+    iterations; then :func:`~mtlzoo.training.solvers._common.polish` finishes
+    exactly, in float64 on the input's own values, from the iterate's support
+    (active-set steps that drop and add tasks until the KKT conditions hold).
+    The gap rarely falls below the default ``tol`` in float32, so the loop
+    usually runs to ``max_iters``; the finish does not need it to.
 
     Args:
         gram: T x T Gram matrix of task gradients.
@@ -30,6 +34,7 @@ def projected_gradient(gram, max_iters: int = 1000, tol: float = 1e-9, **unused)
         >>> projected_gradient([[1.0, 0.0], [0.0, 4.0]]).numpy().round(3)
         array([0.8, 0.2], dtype=float32)
     """
+    exact = prepare_exact(gram)
     gram, valid = prepare(gram)
     lipschitz = 2.0 * tf.reduce_max(tf.linalg.eigvalsh(gram))
     step = tf.math.divide_no_nan(1.0, lipschitz)
@@ -54,4 +59,4 @@ def projected_gradient(gram, max_iters: int = 1000, tol: float = 1e-9, **unused)
         (tf.constant(0), alpha0, alpha0, tf.constant(1.0), tf.constant(False)),
         maximum_iterations=max_iters,
     )
-    return polish(gram, alpha, valid)
+    return polish(exact, alpha, valid)
