@@ -10,7 +10,8 @@ import click
 from mtlzoo.cli.shared_options import data_dir_option
 
 # The experiment names without importing the library (``--help`` stays fast).
-NAMES = ("multimnist_table3", "hybrid_speed", "line_search_timing", "split_search", "partition", "celeba_radar")
+NAMES = ("multimnist_table3", "hybrid_speed", "line_search_timing", "split_search", "partition", "celeba_radar",
+         "multimnist_leaderboard")
 
 
 @click.command()
@@ -26,7 +27,11 @@ NAMES = ("multimnist_table3", "hybrid_speed", "line_search_timing", "split_searc
               help="Model width override (smaller networks for a quick check). [default: the seed's]")
 @click.option("--run-dir", type=click.Path(file_okay=False), default=None,
               help="Reproduction folder. [default: runs/reproduce-<NAME>]")
-def reproduce(name, epochs, seeds, data_dir, limit, width, run_dir):
+@click.option("--methods", default=None, metavar="M1,M2,...",
+              help="multimnist_table3 and multimnist_leaderboard: the methods to train and tabulate, "
+                   "comma-separated (table3: single_task, uniform, grid, uncertainty, gradnorm, mgda_ub, hybrid, "
+                   "fast_line_search; leaderboard: single_task and any balancer). [default: all]")
+def reproduce(name, epochs, seeds, data_dir, limit, width, run_dir, methods):
     """Rerun a seed's experiment and write report.md, CSV tables and PNG plots.
 
     \b
@@ -40,6 +45,8 @@ def reproduce(name, epochs, seeds, data_dir, limit, width, run_dir):
       split_search        seed 000 Table 1: greedy split search vs random splits
       partition           seed 004 Table 2: feature partitionings
       celeba_radar        seed 002 Fig. 2: per-attribute error radar (needs CelebA)
+      multimnist_leaderboard  every registered balancer and single task on
+                          MultiMNIST: accuracy, Δm%, s/epoch, rank
 
     Each training or measurement is a unit saved in the folder as it finishes,
     so an interrupted reproduction resumes where it stopped when rerun with the
@@ -50,17 +57,23 @@ def reproduce(name, epochs, seeds, data_dir, limit, width, run_dir):
     Examples:
       mtlzoo reproduce multimnist_table3 --data-dir ~/data --epochs 10 --seeds 3
       mtlzoo reproduce multimnist_table3 --data-dir ~/data --limit 6000 --seeds 2
+      mtlzoo reproduce multimnist_table3 --data-dir ~/data --epochs 100 --seeds 2 --methods mgda_ub,hybrid
       mtlzoo reproduce line_search_timing --data-dir ~/data
+      mtlzoo reproduce multimnist_leaderboard --data-dir ~/data --methods single_task,uniform,dwa,famo
     """
     from mtlzoo.cli.run_folder import RunFolder
     from mtlzoo.tools import reproduce as experiments
 
+    chosen = _methods(name, methods)
     folder = experiments.ReproductionFolder(run_dir or f"runs/reproduce-{name}")
     options = experiments.ReproduceOptions(epochs=epochs, seeds=seeds, data_dir=data_dir, limit=limit,
-                                           width=width, command=_command())
+                                           width=width, command=_command(), methods=chosen)
     settings = {"name": name, "epochs": epochs, "seeds": seeds, "limit": limit, "width": width}
+    if chosen:
+        settings["methods"] = list(chosen)
     run = RunFolder(folder.path)
-    conflicts = run.conflicts(settings, ignore=())
+    # methods may change between invocations: finished units are kept by method and seed
+    conflicts = run.conflicts(settings, ignore=("methods",))
     if conflicts:
         differ = "; ".join(f"--{k} {saved!r} (saved) vs {now!r} (now)" for k, (saved, now) in conflicts.items())
         raise click.ClickException(f"Reproduction folder {folder.path} was made with other options: {differ}. "
@@ -78,6 +91,28 @@ def reproduce(name, epochs, seeds, data_dir, limit, width, run_dir):
         raise SystemExit(130) from None
     click.echo(report.read_text())
     click.echo(f"Report: {report}")
+
+
+def _methods(name: str, text: str | None) -> tuple[str, ...] | None:
+    """``--methods`` as a tuple of known method names, or ``None`` for all."""
+    if text is None:
+        return None
+    if name not in ("multimnist_table3", "multimnist_leaderboard"):
+        raise click.BadParameter(f"only multimnist_table3 and multimnist_leaderboard compare methods; drop "
+                                 f"--methods for {name}.", param_hint="--methods")
+    if name == "multimnist_leaderboard":  # every registered balancer, read now
+        from mtlzoo.tools.reproduce.multimnist_leaderboard import method_names
+
+        known = method_names()
+    else:
+        from mtlzoo.tools.reproduce.multimnist_table3 import METHODS as known
+
+    chosen = tuple(m.strip() for m in text.split(",") if m.strip())
+    unknown = [m for m in chosen if m not in known]
+    if not chosen or unknown:
+        raise click.BadParameter(f"{text!r}: " + (f"unknown method(s) {unknown}" if unknown else "no method")
+                                 + f"; known: {', '.join(known)} (comma-separated).", param_hint="--methods")
+    return chosen
 
 
 def _command() -> str:

@@ -32,6 +32,9 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
                   "seed 004 Table 2: feature partitioning found by ES against the fixed partitionings"),
     "celeba_radar": ("mtlzoo.tools.reproduce.celeba_radar",
                      "seed 002 Fig. 2: per-attribute error radar chart on CelebA (needs CelebA)"),
+    "multimnist_leaderboard": ("mtlzoo.tools.reproduce.multimnist_leaderboard",
+                               "every registered balancer and single task on MultiMNIST: accuracy (mean +- 95% "
+                               "CI), Delta-m%, seconds per epoch, rank"),
 }
 
 

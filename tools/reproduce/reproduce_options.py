@@ -20,6 +20,8 @@ class ReproduceOptions:
             checks and tests; ``None`` uses the full datasets.
         command: the command line that started the reproduction, quoted in the report.
         width: model width override for quick checks (``None``: the seed's architecture).
+        methods: the methods to run, for experiments that compare methods (``multimnist_table3``);
+            ``None`` runs all of them.
 
     Example:
         >>> ReproduceOptions(epochs=2, seeds=3).seed_list
@@ -32,6 +34,7 @@ class ReproduceOptions:
     limit: int | None = None
     command: str = ""
     width: int | None = None
+    methods: tuple[str, ...] | None = None
     started: float = field(default_factory=time.time, compare=False)
 
     def __post_init__(self):
@@ -43,6 +46,10 @@ class ReproduceOptions:
             raise ValueError(f"limit={self.limit}: pass at least 2 training images, or no limit for the full data.")
         if self.width is not None and self.width < 1:
             raise ValueError(f"width={self.width}: pass a positive model width, or none for the seed's.")
+        if self.methods is not None:
+            if isinstance(self.methods, str) or not self.methods:
+                raise ValueError(f"methods={self.methods!r}: pass a non-empty tuple of method names, or None for all.")
+            object.__setattr__(self, "methods", tuple(self.methods))
 
     @property
     def seed_list(self) -> list[int]:
