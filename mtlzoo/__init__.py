@@ -52,6 +52,7 @@ _LAZY = {
     "split": "mtlzoo.split",
     "load_model": "mtlzoo.saving",
     "register_all": "mtlzoo.saving",
+    "from_keras": "mtlzoo.training.from_keras",
 }
 # ``peel`` and ``split`` are facade functions AND submodules of the same name: the first import of a
 # submodule (``from mtlzoo.peel import peel`` anywhere) would rebind ``mtlzoo.peel`` to the module.
@@ -83,5 +84,5 @@ def __dir__():
     return sorted(list(globals()) + list(_LAZY) + list(_SUBMODULES))
 
 
-__all__ = ["TaskTree", "TreeNetwork", "peel", "split", "load_model", "data", "models", "training", "tools",
-           "heads", "layers", "__version__"]
+__all__ = ["TaskTree", "TreeNetwork", "peel", "split", "load_model", "from_keras", "data", "models", "training",
+           "tools", "heads", "layers", "__version__"]

@@ -21,6 +21,34 @@ def _as_tree(tree: TaskTree | Mapping | str) -> TaskTree:
     raise ValueError(f"tree must be a TaskTree, its dict or its JSON text, got {type(tree).__name__}.")
 
 
+def input_specs(input_shape, input_dtype="float32", input_name: str = "inputs") -> list[tuple[str, tuple, str]]:
+    """``[(name, shape, dtype)]`` of a network's inputs: one, or one per entry of a ``{name: shape}`` mapping.
+
+    Args:
+        input_shape: one sample's shape, or ``{name: shape}`` for several inputs.
+        input_dtype: a dtype for every input, or ``{name: dtype}``.
+        input_name: the name of the single input (unused with a mapping).
+
+    Example:
+        >>> input_specs({"image": (8, 8, 1), "meta": [3]}, {"image": "float32", "meta": "int32"})
+        [('image', (8, 8, 1), 'float32'), ('meta', (3,), 'int32')]
+    """
+    def shape_of(name, shape):
+        if shape is None or isinstance(shape, (str, bytes, Mapping)):
+            raise ValueError(f"input_shape of {name!r} must be a tuple of dimensions, got {shape!r}.")
+        return tuple(None if d is None else int(d) for d in shape)
+
+    if not isinstance(input_shape, Mapping):
+        return [(input_name, shape_of(input_name, input_shape), str(input_dtype))]
+    if not input_shape:
+        raise ValueError("input_shape is an empty mapping; give {name: shape} for every input.")
+    dtypes = input_dtype if isinstance(input_dtype, Mapping) else {n: input_dtype for n in input_shape}
+    missing = [n for n in input_shape if n not in dtypes]
+    if missing:
+        raise ValueError(f"input_dtype has no dtype for input(s) {missing}; give {{name: dtype}} for every input.")
+    return [(str(n), shape_of(n, s), str(dtypes[n])) for n, s in input_shape.items()]
+
+
 def _as_layer(block: str, value: Any) -> keras.layers.Layer:
     if isinstance(value, keras.layers.Layer):
         return value
@@ -34,6 +62,13 @@ def _as_layer(block: str, value: Any) -> keras.layers.Layer:
     raise ValueError(
         f"Block {block!r}: expected a keras Layer (or its serialized config), got {type(value).__name__}."
     )
+
+
+def _fresh(value):
+    """A block's several output tensors as copies (``identity``), read by nothing but the block's children."""
+    if isinstance(value, (list, tuple)):
+        return type(value)(keras.tree.map_structure(ops.copy, v) for v in value)
+    return value
 
 
 @keras.saving.register_keras_serializable(package="mtlzoo")
@@ -52,8 +87,10 @@ class TreeNetwork(keras.Model):
         blocks: ``{block: layer}``, one Keras layer (or serialized layer config)
             per block of the tree. Omit it when the tree's block infos are
             serialized layer configs.
-        input_shape: shape of one input sample, without the batch axis.
-        input_dtype: dtype of the input tensor.
+        input_shape: shape of one input sample, without the batch axis; or
+            ``{name: shape}`` for a network with several inputs (the root block
+            is then called on the list of inputs, in this order).
+        input_dtype: dtype of the input tensor (or ``{name: dtype}``).
         input_name: name of the input (also the serving signature's input name).
 
     Example:
@@ -72,16 +109,19 @@ class TreeNetwork(keras.Model):
         if blocks is None:
             blocks = tree.block_info
         layers = self._check_blocks(tree, blocks)
-        if input_shape is None or isinstance(input_shape, (str, bytes)):
-            raise ValueError(f"input_shape must be a tuple of dimensions, got {input_shape!r}.")
-        input_shape = tuple(None if d is None else int(d) for d in input_shape)
-        inputs = keras.Input(shape=input_shape, dtype=input_dtype, name=input_name)
+        specs = input_specs(input_shape, input_dtype, input_name)
+        inputs = [keras.Input(shape=shape, dtype=dtype, name=name) for name, shape, dtype in specs]
+        if isinstance(input_shape, Mapping):
+            input_shape = {name: list(shape) for name, shape, _ in specs}
+            input_dtype = {name: dtype for name, _, dtype in specs}
+        else:
+            inputs, input_shape = inputs[0], list(specs[0][1])
         block_outputs = self._walk(tree, layers, inputs, call=lambda layer, z: layer(z))
         outputs = {task: block_outputs[tree.path(task)[-1]] for task in tree.tasks}
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         self._tree = tree
         self._block_layer_names = {b: layers[b].name for b in tree.blocks}
-        self._input_spec_config = {"input_shape": list(input_shape), "input_dtype": str(input_dtype),
+        self._input_spec_config = {"input_shape": input_shape, "input_dtype": input_dtype,
                                    "input_name": input_name}
 
     @classmethod
@@ -163,6 +203,11 @@ class TreeNetwork(keras.Model):
         """``{block: layer}``: the Keras layer computing each block."""
         return {block: self.get_layer(name) for block, name in self._block_layer_names.items()}
 
+    def input_specs(self) -> list[tuple[str, tuple, str]]:
+        """``[(name, shape, dtype)]`` of the network's inputs (one sample's shape, no batch axis)."""
+        config = self._input_spec_config
+        return input_specs(config["input_shape"], config["input_dtype"], config["input_name"])
+
     def block_layer(self, block: str) -> keras.layers.Layer:
         """The layer computing ``block``."""
         if block not in self._block_layer_names:
@@ -192,7 +237,11 @@ class TreeNetwork(keras.Model):
 
         Returns:
             ``({task: output}, {block: Z_i})``; each Z_i is the tensor that
-            actually fed the block's children in this call.
+            actually fed the block's children in this call (for a block that
+            hands on several tensors, fresh copies of them that only the
+            children read, so dL/dZ_i runs through the children alone even
+            where one of the tensors is computed from another, as with U-Net
+            skip connections).
         """
         tree = self.tree
         if latents == "shared":
@@ -204,13 +253,27 @@ class TreeNetwork(keras.Model):
             unknown = [b for b in wanted if b not in tree.blocks]
             if unknown:
                 raise ValueError(f"forward: unknown latent block(s) {unknown}; blocks: {list(tree.blocks)}.")
-        x = inputs
-        if isinstance(x, Mapping):
-            x = x[self._input_spec_config["input_name"]]
-        x = ops.cast(x, self._input_spec_config["input_dtype"])
-        values = self._walk(tree, self.blocks, x, call=lambda layer, z: layer(z, training=training))
+        x = self._cast_inputs(inputs)
+        values = self._walk(tree, self.blocks, x, call=lambda layer, z: _fresh(layer(z, training=training)))
         outputs = {task: values[tree.path(task)[-1]] for task in tree.tasks}
         return outputs, {b: values[b] for b in wanted}
+
+    def _cast_inputs(self, inputs):
+        specs = self.input_specs()
+        if not isinstance(self._input_spec_config["input_shape"], Mapping):
+            x = inputs[specs[0][0]] if isinstance(inputs, Mapping) else inputs
+            return ops.cast(x, specs[0][2])
+        if isinstance(inputs, Mapping):
+            missing = [name for name, _, _ in specs if name not in inputs]
+            if missing:
+                raise ValueError(f"forward: no value for input(s) {missing}; the inputs are "
+                                 f"{[name for name, _, _ in specs]}.")
+            inputs = [inputs[name] for name, _, _ in specs]
+        inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        if len(inputs) != len(specs):
+            raise ValueError(f"forward: got {len(inputs)} input(s) for the {len(specs)} inputs "
+                             f"{[name for name, _, _ in specs]}; pass a list or a {{name: value}} dict.")
+        return [ops.cast(x, dtype) for x, (_, _, dtype) in zip(inputs, specs)]
 
     # ---------------------------------------------------------- serialization
     def get_config(self) -> dict[str, Any]:
