@@ -105,21 +105,20 @@ def export(model, directory: str | os.PathLike, tasks: Iterable[str] | None = No
     version = _next_version(root, version)
     target = root / str(version)
 
-    config = model._input_spec_config
-    spec = tf.TensorSpec([None, *config["input_shape"]], tf.as_dtype(config["input_dtype"]),
-                         name=config["input_name"])
+    specs = [tf.TensorSpec([None, *shape], tf.as_dtype(dtype), name=name) for name, shape, dtype in model.input_specs()]
+    several = isinstance(model._input_spec_config["input_shape"], Mapping)  # the root takes a list of inputs
 
     def endpoint(selected):
-        def call(inputs):
-            outputs = model(inputs, training=False)
+        def call(*inputs):
+            outputs = model(list(inputs) if several else inputs[0], training=False)
             return {task: tf.cast(outputs[task], tf.float32) for task in selected}
         return call
 
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint("serving_default", endpoint(tasks), input_signature=[spec])
+    archive.add_endpoint("serving_default", endpoint(tasks), input_signature=specs)
     for task in tasks:
-        archive.add_endpoint(signature_name(task), endpoint([task]), input_signature=[spec])
+        archive.add_endpoint(signature_name(task), endpoint([task]), input_signature=specs)
 
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".export-{version}-", dir=root))
@@ -127,7 +126,7 @@ def export(model, directory: str | os.PathLike, tasks: Iterable[str] | None = No
         archive.write_out(str(staging / "model"), verbose=False)
         extra = staging / "model" / "assets.extra"
         extra.mkdir(exist_ok=True)
-        metadata = describe(model, tasks, spec, preprocessing)
+        metadata = describe(model, tasks, specs[0] if len(specs) == 1 else specs, preprocessing)
         (extra / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
         if target.exists():  # another export took this version meanwhile
             raise FileExistsError(f"export: {target} exists already; pass another version or leave it out.")
@@ -143,7 +142,7 @@ def describe(model, tasks: list[str], spec, preprocessing: str | None = None) ->
     Args:
         model: the exported network.
         tasks: the exported tasks.
-        spec: the input ``tf.TensorSpec``.
+        spec: the input ``tf.TensorSpec`` (a list of them for a model with several inputs).
         preprocessing: overrides the text derived from the recipe's dataset.
     """
     import mtlzoo
@@ -157,6 +156,11 @@ def describe(model, tasks: list[str], spec, preprocessing: str | None = None) ->
             info = mtlzoo.data.info(dataset)
         except (KeyError, ValueError):
             info = None
+    specs = list(spec) if isinstance(spec, (list, tuple)) else [spec]
+    spec = specs[0]
+    if preprocessing is None and len(specs) > 1:
+        preprocessing = "; ".join(f"{s.name}: {s.dtype.name} tensors of shape {tuple(s.shape[1:])}" for s in specs) \
+            + ", as the model was trained on"
     if preprocessing is None:
         preprocessing = (f"{spec.dtype.name} images of shape {tuple(spec.shape[1:])} with pixel values "
                          f"scaled to [0, 1] (uint8 / 255), as mtlzoo.data.get({dataset!r}) yields them"
@@ -180,6 +184,8 @@ def describe(model, tasks: list[str], spec, preprocessing: str | None = None) ->
         "model": model.name,
         "tree": model.tree.to_dict() if hasattr(model, "tree") else None,
         "input": {"name": spec.name, "dtype": spec.dtype.name, "shape": [None, *spec.shape[1:]]},
+        **({"inputs": [{"name": s.name, "dtype": s.dtype.name, "shape": [None, *s.shape[1:]]} for s in specs]}
+           if len(specs) > 1 else {}),
         "preprocessing": preprocessing,
         "dataset": dataset,
         "signatures": {"serving_default": list(tasks), **{signature_name(t): [t] for t in tasks}},

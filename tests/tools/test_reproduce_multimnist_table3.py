@@ -104,3 +104,33 @@ def test_cli_names_match_the_registry():
         assert callable(experiments.get(name)) and experiments.description(name)
     with pytest.raises(ValueError, match="unknown experiment 'nope'"):
         experiments.get("nope")
+
+
+def test_methods_from_the_options_run_in_the_order_given_and_tabulate_in_the_seeds(tmp_path):
+    from mtlzoo.training import Recipe
+
+    options = experiments.ReproduceOptions(epochs=1, seeds=1, width=2, methods=("mgda_ub", "uniform"))
+    base = table3._base_recipe(Recipe, options, "multidigits")
+    assert base.model_config == {"dropout": 0.5, "width": 2}  # the parity recipe's dropout survives --width
+    assert base.schedule == {"every": 10, "factor": 0.85} and base.epochs == 1
+    assert [u[0] for u in table3._units(["mgda_ub", "single_task"], [0])] == [
+        "mgda_ub-seed0", "single_task-left-seed0", "single_task-right-seed0"]
+    folder = experiments.ReproductionFolder(tmp_path / "t3")
+    report = table3.reproduce(folder, options, data="multidigits")
+    rows = list(csv.DictReader((folder.path / "table3.csv").open()))
+    assert [r["method"] for r in rows] == ["uniform", "mgda_ub"]  # trained mgda_ub first
+    assert "lr x 0.85 every 10 epochs, dropout 0.5 (the MGDA-UB authors' placement)" in report.read_text()
+    with pytest.raises(ValueError, match="non-empty tuple"):
+        experiments.ReproduceOptions(methods=())
+
+
+def test_cli_methods_option_is_checked_before_anything_runs(tmp_path):
+    from mtlzoo.cli import main
+
+    result = CliRunner().invoke(main, ["reproduce", "multimnist_table3", "--methods", "mgda_ub,nope",
+                                       "--run-dir", str(tmp_path / "r")])
+    assert result.exit_code == 2 and "unknown method(s) ['nope']; known: single_task, uniform" in result.output
+    other = CliRunner().invoke(main, ["reproduce", "partition", "--methods", "mgda_ub", "--run-dir",
+                                      str(tmp_path / "p")])
+    assert other.exit_code == 2 and "compare methods; drop --methods for partition" in other.output
+    assert not (tmp_path / "r").exists() and not (tmp_path / "p").exists()
