@@ -25,6 +25,17 @@ def _check_name(kind: str, name: Any) -> str:
     return name
 
 
+def _layers_text(info: Any, shown: int = 6) -> str:
+    """``"  (layers: a, b)"`` for a block whose info lists its layers (as ``MultiTaskModel.from_keras`` records)."""
+    layers = info.get("layers") if isinstance(info, Mapping) else None
+    if not isinstance(layers, list):
+        return ""
+    if len(layers) <= shown:
+        return f"  (layers: {', '.join(map(str, layers))})" if layers else "  (no layers: the inputs)"
+    head, tail = ", ".join(map(str, layers[:shown - 2])), ", ".join(map(str, layers[-2:]))
+    return f"  ({len(layers)} layers: {head}, ..., {tail})"
+
+
 class TaskTree:
     """A tree-structured multi-task architecture spec (seed 000, Def. 3.1 and 3.2).
 
@@ -71,7 +82,11 @@ class TaskTree:
         if isinstance(blocks, Mapping):
             items = list(blocks.items())
         else:
-            items = [(name, None) for name in blocks]
+            try:
+                items = [(name, None) for name in blocks]
+            except TypeError:  # not iterable: a number, True, ...
+                raise ValueError(f"blocks must be a list of names or a {{name: info}} mapping, got "
+                                 f"{type(blocks).__name__}.") from None
         parsed: dict[str, Any] = {}
         for name, info in items:
             _check_name("Block", name)
@@ -92,7 +107,10 @@ class TaskTree:
         for task, path in paths.items():
             _check_name("Task", task)
             given = path
-            path = None if path is None or isinstance(path, (str, bytes)) else tuple(path)  # read once
+            try:
+                path = None if path is None or isinstance(path, (str, bytes)) else tuple(path)  # read once
+            except TypeError:  # not iterable: a number, True, ...
+                path = None
             if not path:
                 raise ValueError(
                     f"Task {task!r} has no path: give it a non-empty list of blocks, root first "
@@ -270,10 +288,18 @@ class TaskTree:
                 seen[key] = value
             return seen
 
+        if not isinstance(text, (str, bytes, bytearray)):
+            raise ValueError(f"TaskTree JSON must be text, got {type(text).__name__}.")
         try:
             data = json.loads(text, object_pairs_hook=no_duplicates)
         except json.JSONDecodeError as err:
             raise ValueError(f"TaskTree JSON is not valid JSON: {err}") from err
+        except RecursionError:
+            raise ValueError("TaskTree JSON nests lists or objects too deeply to be a TaskTree.") from None
+        except ValueError as err:
+            if str(err).startswith("Duplicate name"):
+                raise
+            raise ValueError(f"TaskTree JSON is not valid JSON: {str(err)[:120]}") from None
         return cls.from_dict(data)
 
     # ----------------------------------------------------------------- display
@@ -297,7 +323,7 @@ class TaskTree:
                 text += f"  [shared: {', '.join(self._tasks_of[block])}]"
             if block in ends:
                 text += f"  -> {', '.join(ends[block])}"
-            return text
+            return text + _layers_text(self._blocks[block])
 
         lines = [label(self._root)]
 

@@ -13,6 +13,7 @@ import tensorflow as tf
 from mtlzoo.training import armijo_line_search as line_search_registry
 from mtlzoo.training import balancers as balancer_registry
 from mtlzoo.training.balancer_callback import BalancerCallback
+from mtlzoo.training.batch_guard import BatchGuard
 from mtlzoo.training.step_context import StepContext, gradient
 from mtlzoo.training.task_losses import per_task, resolve_loss, split_targets, weighted_sum
 from mtlzoo.training.variable_groups import VariableGroups
@@ -65,6 +66,14 @@ class MultiTaskModel(TreeNetwork):
         self.recipe = recipe
         self._mtl = None
 
+    @classmethod
+    def from_keras(cls, model, shared=None, name=None, **kwargs):
+        """A multi-output functional Keras model as a ``MultiTaskModel`` with the tree read off its graph,
+        sharing its layers; see :func:`mtlzoo.training.from_keras.from_keras` (``copy``, ``recipe``)."""
+        from mtlzoo.training.from_keras import from_keras
+
+        return from_keras(model, shared=shared, name=name, model_class=cls, **kwargs)
+
     @property
     def recipe(self) -> dict | None:
         """The recommended ``compile`` arguments (a fresh copy), or ``None``."""
@@ -107,7 +116,9 @@ class MultiTaskModel(TreeNetwork):
                 :class:`~mtlzoo.training.ArmijoLineSearch` arguments; the step
                 size then comes from the search and the optimizer is unused.
             **kwargs: ``keras.Model.compile`` arguments (``run_eagerly``,
-                ``jit_compile``, ``steps_per_execution``).
+                ``jit_compile``, ``steps_per_execution``), and ``on_nonfinite``:
+                ``"raise"`` (default) or ``"skip"`` for a training batch with NaN/Inf
+                (see :class:`~mtlzoo.training.BatchGuard`; a bad batch is never applied).
 
         Any of ``optimizer``, ``loss``, ``metrics``, ``balancer``,
         ``loss_weights`` left out comes from :attr:`recipe` when the model has
@@ -124,6 +135,7 @@ class MultiTaskModel(TreeNetwork):
             raise ValueError("MultiTaskModel.compile: pass metrics=...; they are weighted by the per-task "
                              "sample weights already.")
         kwargs.pop("weighted_metrics", None)
+        guard = BatchGuard(kwargs.pop("on_nonfinite", "raise"))
         tasks = self.tasks
         if loss is None:
             raise ValueError(f"compile: no loss given and model {self.name!r} has no recipe; pass "
@@ -152,7 +164,10 @@ class MultiTaskModel(TreeNetwork):
                   # False, not None: a reload must not fall back to the recipe's line search
                   "line_search": keras.saving.serialize_keras_object(search) if search is not None else False,
                   **{k: kwargs[k] for k in ("run_eagerly", "steps_per_execution", "jit_compile") if k in kwargs}}
+        if guard.on_nonfinite != "raise":
+            config["on_nonfinite"] = guard.on_nonfinite
         self._mtl = _Compiled(loss_fns, weights, trackers, groups, config)
+        self._mtl.guard = guard
         if search is not None:
             try:
                 search.setup(self)
@@ -199,7 +214,19 @@ class MultiTaskModel(TreeNetwork):
         callbacks = list(kwargs.pop("callbacks", None) or [])
         if not any(isinstance(c, BalancerCallback) for c in callbacks):
             callbacks.insert(0, BalancerCallback())
+        if self._mtl is not None:
+            callbacks.insert(0, self._mtl.guard.callback())  # stops fit after a bad batch (BatchGuard)
         return super().fit(*args, callbacks=callbacks, **kwargs)
+
+    def train_on_batch(self, *args, **kwargs):
+        """``keras.Model.train_on_batch``; a batch the :class:`BatchGuard` refused raises ``ValueError``."""
+        guard = self._mtl.guard if self._mtl is not None else None
+        if guard is not None:
+            guard.reset()
+        logs = super().train_on_batch(*args, **kwargs)
+        if guard is not None and guard.must_stop():
+            raise ValueError(guard.problem())
+        return logs
 
     # ----------------------------------------------------------------- steps
     def _check_compiled(self) -> None:
@@ -232,6 +259,9 @@ class MultiTaskModel(TreeNetwork):
 
     def train_step(self, data):
         self._check_compiled()
+        data, guarded = self._mtl.guard.step(self, data)  # a batch with NaN/Inf or bad labels is never applied
+        if guarded is not None:
+            return guarded
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         latent_blocks = [b for b, _, _ in self._mtl.groups.shared] if self._balancer.latent else []
         with tf.GradientTape(persistent=True) as tape:

@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import copy
-import math
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from mtlzoo import shipped_recipes
+from mtlzoo.safe_yaml import MAX_CHARS, load_yaml
+from mtlzoo.short_repr import short_repr
+from mtlzoo.training.recipe_checks import check_values
 
 #: Every key a recipe may set, with its default and meaning (``mtlzoo train --set KEY=VALUE`` takes the same).
 FIELDS: dict[str, tuple[Any, str]] = {
-    "model": ("multimnist_lenet", "zoo model name (mtlzoo zoo)"),
+    "model": ("multimnist_lenet", "zoo model name (mtlzoo zoo), or the path of a .keras file holding a functional "
+                                  "Keras model with one output per task"),
     "model_config": ({}, "build arguments of the zoo model, e.g. {width: 4}"),
     "data": ("multidigits", "dataset name (mtlzoo.data.names())"),
     "data_config": ({}, "dataset options, e.g. {limit: 1000} where the loader has them"),
     "task": (None, "train one task alone on its peeled network (seed 002's single-task baseline)"),
     "balancer": (None, "balancer name or {class_name, config}; default: the zoo recipe's"),
+    "loss": (None, "one loss for every task or {task: loss} (Keras names, <name>_from_logits); default: the zoo "
+                   "recipe's (a .keras model needs it)"),
+    "metrics": (None, "metrics of every task ([accuracy]) or {task: [...]}; default: the zoo recipe's"),
     "line_search": (None, "fast | classic | {ArmijoLineSearch arguments}; replaces the optimizer's steps"),
     "optimizer": (None, "Keras optimizer name or {class_name, config}; default: the zoo recipe's"),
     "lr": (None, "learning rate (overrides the optimizer's)"),
@@ -50,9 +56,10 @@ class Recipe:
 
     def __init__(self, values: Mapping[str, Any] | None = None, name: str = "recipe"):
         values = dict(values or {})
-        unknown = sorted(set(values) - set(FIELDS))
+        unknown = sorted((k for k in values if k not in FIELDS), key=str)
         if unknown:
-            raise ValueError(f"recipe {name!r}: unknown key(s) {unknown}; known keys: {', '.join(FIELDS)}.")
+            raise ValueError(f"recipe {name!r}: unknown key(s) {short_repr(unknown)}; known keys: "
+                             f"{', '.join(FIELDS)}.")
         self.name = name
         self._values = {k: copy.deepcopy(values.get(k, default)) for k, (default, _) in FIELDS.items()}
         self._check()
@@ -94,26 +101,22 @@ class Recipe:
         Raises:
             ValueError: neither a shipped name nor an existing ``.yaml`` file, or bad YAML/keys.
         """
-        import yaml
-
         path = Path(source)
         if path.suffix in (".yaml", ".yml") or os.sep in str(source) or path.exists():
             if not path.is_file():
                 raise ValueError(f"recipe file {str(source)!r} does not exist; give a YAML file or one of the "
                                  f"shipped recipes: {', '.join(cls.names())}.")
-            text, name = path.read_text(), path.stem
+            text, name = _read_text(path), path.stem
         else:
             if str(source) not in cls.names():
                 raise ValueError(f"unknown recipe {str(source)!r}; shipped recipes: {', '.join(cls.names())} "
                                  f"(or give the path of a .yaml file).")
             text = (shipped_recipes.folder() / f"{source}.yaml").read_text()
             name = str(source)
-        try:
-            values = yaml.safe_load(text) or {}
-        except yaml.YAMLError as e:
-            raise ValueError(f"recipe {str(source)!r} is not valid YAML: {e}") from None
+        values = load_yaml(text, f"recipe {str(source)!r}") or {}
         if not isinstance(values, Mapping):
-            raise ValueError(f"recipe {str(source)!r} must be a YAML mapping of keys ({', '.join(FIELDS)}).")
+            raise ValueError(f"recipe {str(source)!r} must be a YAML mapping of keys ({', '.join(FIELDS)}), "
+                             f"got {short_repr(values)}.")
         return cls(values, name=name)
 
     # ------------------------------------------------------------------ changes
@@ -129,22 +132,17 @@ class Recipe:
         Raises:
             ValueError: an assignment without ``=``, an unknown key, or a value of the wrong kind.
         """
-        import yaml
-
         merged = self.to_dict()
         for assignment in assignments:
             key, sep, text = assignment.partition("=")
             key = key.strip()
+            shown = f"--set {short_repr(assignment)}"
             if not sep or not key:
-                raise ValueError(f"--set {assignment!r}: write KEY=VALUE, e.g. --set epochs=10 or "
-                                 f"--set model_config.width=4.")
-            try:
-                value = yaml.safe_load(text) if text.strip() else None
-            except yaml.YAMLError as e:
-                raise ValueError(f"--set {assignment!r}: the value is not valid YAML ({e}).") from None
+                raise ValueError(f"{shown}: write KEY=VALUE, e.g. --set epochs=10 or --set model_config.width=4.")
+            value = load_yaml(text, f"{shown}: the value") if text.strip() else None
             head, *rest = key.split(".")
             if head not in FIELDS:
-                raise ValueError(f"--set {assignment!r}: unknown key {head!r}; known keys: {', '.join(FIELDS)}.")
+                raise ValueError(f"{shown}: unknown key {short_repr(head)}; known keys: {', '.join(FIELDS)}.")
             if not rest:
                 merged[head] = value
                 continue
@@ -152,11 +150,11 @@ class Recipe:
             if target is None:
                 target = merged[head] = {}
             if not isinstance(target, dict):
-                raise ValueError(f"--set {assignment!r}: {head} is {target!r}, not a mapping; set {head}=... whole.")
+                raise ValueError(f"{shown}: {head} is {short_repr(target)}, not a mapping; set {head}=... whole.")
             for part in rest[:-1]:
                 target = target.setdefault(part, {})
                 if not isinstance(target, dict):
-                    raise ValueError(f"--set {assignment!r}: {part} is not a mapping.")
+                    raise ValueError(f"{shown}: {short_repr(part)} is not a mapping.")
             target[rest[-1]] = value
         return Recipe(merged, name=self.name)
 
@@ -173,9 +171,10 @@ class Recipe:
         spec = self.optimizer if self.optimizer is not None else zoo_recipe.get("optimizer", "adam")
         try:
             spec = keras.optimizers.serialize(keras.optimizers.get(spec))
-        except (ValueError, TypeError) as e:
-            raise ValueError(f"optimizer {spec!r} is not a Keras optimizer ({e}); use a name such as sgd or "
-                             f"adam, or {{class_name: SGD, config: {{learning_rate: 0.01}}}}.") from None
+        except (ValueError, TypeError, KeyError, AttributeError) as e:
+            raise ValueError(f"optimizer {short_repr(spec)} is not a Keras optimizer ({short_repr(str(e), 160, False)})"
+                             f"; use a name such as sgd or adam, or {{class_name: SGD, config: {{learning_rate: "
+                             f"0.01}}}}.") from None
         if self.lr is not None:
             spec["config"]["learning_rate"] = float(self.lr)
         if self.schedule:
@@ -187,39 +186,24 @@ class Recipe:
                 keras.optimizers.schedules.ExponentialDecay(
                     float(lr), decay_steps=int(self.schedule["every"]) * int(steps_per_epoch),
                     decay_rate=float(self.schedule["factor"]), staircase=True))
-        return keras.optimizers.deserialize(spec)
+        try:
+            return keras.optimizers.deserialize(spec)
+        except (ValueError, TypeError, KeyError, AttributeError) as e:
+            raise ValueError(f"optimizer {short_repr(spec)} cannot be built ({short_repr(str(e), 160, False)}); "
+                             f"check its config.") from None
 
     def _check(self) -> None:
-        v = self._values
-        for key in ("model", "data"):
-            if not isinstance(v[key], str) or not v[key]:
-                raise ValueError(f"recipe {self.name!r}: {key} must be a name, got {v[key]!r}.")
-        for key in ("model_config", "data_config"):
-            if not isinstance(v[key], Mapping):
-                raise ValueError(f"recipe {self.name!r}: {key} must be a mapping, got {v[key]!r}.")
-        for key in ("epochs", "batch_size"):
-            if v[key] is not None and (isinstance(v[key], bool) or not isinstance(v[key], int) or v[key] < 1):
-                raise ValueError(f"recipe {self.name!r}: {key} must be a positive integer, got {v[key]!r}.")
-        if v["epochs"] is None:
-            raise ValueError(f"recipe {self.name!r}: epochs must be a positive integer, got None.")
-        if v["lr"] is not None and (isinstance(v["lr"], bool) or not isinstance(v["lr"], (int, float))
-                                    or not (v["lr"] > 0 and math.isfinite(v["lr"]))):
-            raise ValueError(f"recipe {self.name!r}: lr must be a positive number, got {v['lr']!r}.")
-        if v["line_search"] not in (None, "fast", "classic", "none") and not isinstance(v["line_search"], Mapping):
-            raise ValueError(f"recipe {self.name!r}: line_search must be fast, classic, none or a mapping, "
-                             f"got {v['line_search']!r}.")
-        if v["line_search"] == "none":
-            v["line_search"] = None
-        seeds = v["seeds"]
-        if isinstance(seeds, int) and not isinstance(seeds, bool):
-            v["seeds"] = seeds = [seeds]
-        if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
-            raise ValueError(f"recipe {self.name!r}: seeds must be a list of integers, got {seeds!r}.")
-        schedule = v["schedule"]
-        if schedule is not None and not (isinstance(schedule, Mapping) and set(schedule) == {"every", "factor"}
-                                         and int(schedule["every"]) >= 1 and 0 < float(schedule["factor"]) <= 1):
-            raise ValueError(f"recipe {self.name!r}: schedule must be {{every: EPOCHS >= 1, factor: 0 < F <= 1}}, "
-                             f"got {schedule!r}.")
-        if v["task"] is not None and not isinstance(v["task"], str):
-            raise ValueError(f"recipe {self.name!r}: task must be a task name, got {v['task']!r}.")
+        self._values = check_values(self._values, self.name)
 
+
+def _read_text(path: Path) -> str:
+    """A recipe file's text: bounded in size, UTF-8, errors naming the file."""
+    try:
+        size = path.stat().st_size
+        if size > 4 * MAX_CHARS:
+            raise ValueError(f"recipe file {str(path)!r} is {size} bytes, far more than a recipe; give a YAML recipe.")
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"recipe file {str(path)!r} is not UTF-8 text; give a YAML recipe.") from None
+    except OSError as e:
+        raise ValueError(f"recipe file {str(path)!r} cannot be read ({e.strerror}).") from None

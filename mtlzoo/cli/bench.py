@@ -11,14 +11,18 @@ PRESET_NAMES = ("lenet", "resnet18", "all")
 
 def _parse_options(pairs: tuple[str, ...]) -> dict:
     """``("width=2", "dataset=celeba")`` -> ``{"width": 2, "dataset": "celeba"}`` (values read as YAML)."""
-    import yaml
+    from mtlzoo.safe_yaml import load_yaml
+    from mtlzoo.short_repr import short_repr
 
     options = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise click.BadParameter(f"{pair!r} is not KEY=VALUE (e.g. width=2).", param_hint="--option")
-        options[key.strip()] = yaml.safe_load(value)
+            raise click.BadParameter(f"{short_repr(pair)} is not KEY=VALUE (e.g. width=2).", param_hint="--option")
+        try:
+            options[key.strip()] = load_yaml(value, f"{short_repr(pair)}: the value")
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--option") from None
     return options
 
 

@@ -11,6 +11,8 @@ NATURAL_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryE
                   PermissionError)
 #: Longest error line printed without ``--debug`` (characters of the exception's message).
 MAX_MESSAGE = 300
+#: Longest message of a click error (``BadParameter``, ``ClickException``; they may list paths on several lines).
+MAX_CLICK_MESSAGE = 4000
 #: How to see the traceback, appended to every converted error.
 DEBUG_HINT = "(rerun as `mtlzoo --debug ...` or with MTLZOO_DEBUG=1 for the traceback)"
 
@@ -19,7 +21,7 @@ class ErrorHandlingGroup(click.Group):
     """A click group whose commands fail with one ``Error:`` line instead of a traceback.
 
     Click's own errors (``UsageError``, ``BadParameter``, ``ClickException``)
-    and exits pass through unchanged. Any other exception raised by the group
+    and exits pass through unchanged (messages past :data:`MAX_CLICK_MESSAGE` characters cut). Any other exception raised by the group
     or one of its (sub)commands becomes ``Error: <Type>: <message> <hint>``
     and exit status 1; errors whose messages are written for users
     (:data:`NATURAL_ERRORS`: ``ValueError``, ``FileNotFoundError``, ...) drop
@@ -48,7 +50,11 @@ class ErrorHandlingGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except (click.ClickException, click.exceptions.Exit, click.Abort):
+        except click.ClickException as error:  # its message may echo user input: keep it bounded
+            if len(error.message) > MAX_CLICK_MESSAGE:
+                error.message = error.message[:MAX_CLICK_MESSAGE].rstrip() + " [...]"
+            raise
+        except (click.exceptions.Exit, click.Abort):
             raise
         except KeyboardInterrupt:
             click.echo("\nInterrupted.", err=True)

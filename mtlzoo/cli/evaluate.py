@@ -42,7 +42,7 @@ def evaluate(source, data_name, data_dir, split, batch_size, baselines, out):
     parsed = _parse_baselines(baselines)
     try:
         model = load_trained(source)
-    except FileNotFoundError as e:
+    except (FileNotFoundError, ValueError) as e:  # missing, not a .keras archive, or a corrupt one
         raise click.BadParameter(str(e), param_hint="SOURCE") from None
     options = {}
     if Path(source).is_dir():

@@ -15,8 +15,18 @@ import click
 from mtlzoo.cli.run_folder import RunFolder
 
 
-def run_recipe(recipe, *, seed: int = 0, run_dir=None, data_dir=None, verbose: int | None = None) -> dict:
+def run_recipe(recipe, *, seed: int = 0, run_dir=None, data_dir=None, verbose: int | None = None,
+               overwrite: bool = False, callbacks=()) -> dict:
     """Train ``recipe`` with ``seed`` into ``run_dir`` (resuming it) and evaluate it on the test split.
+
+    Resuming is exact: the data order and the dropout masks of epoch ``e`` depend on
+    ``(seed, e)`` only (:class:`mtlzoo.data.EpochClock`) and the backup holds the weights,
+    optimizer, balancer and line-search state, so on CPU a run killed at any point and
+    rerun ends with the weights of the uninterrupted run. Before anything is written the
+    run folder is checked (:meth:`RunFolder.check`) and the first batch of each split is
+    checked against the model (:func:`mtlzoo.training.batch_check.check_batch`); a
+    finished run is never overwritten: a larger ``epochs`` continues it (from ``backup/``,
+    else from ``model.keras``), other options are refused unless ``overwrite``.
 
     Args:
         recipe: a :class:`mtlzoo.training.Recipe`.
@@ -24,6 +34,8 @@ def run_recipe(recipe, *, seed: int = 0, run_dir=None, data_dir=None, verbose: i
         run_dir: the run folder (default ``runs/<model>-<data>-<balancer>[-<task>]-seed<seed>``).
         data_dir: local copies of the data.
         verbose: Keras ``fit`` verbosity (default: a progress bar on a terminal, one line per epoch otherwise).
+        overwrite: delete the folder's previous run and train from scratch.
+        callbacks: more Keras callbacks for ``fit``, after the run folder's own (e.g. an epoch timer).
 
     Returns:
         The run's ``evaluation.json``: ``{"epochs", "split", "model", "data", "tasks": {task: {metric: value}},
@@ -53,12 +65,17 @@ def run_recipe(recipe, *, seed: int = 0, run_dir=None, data_dir=None, verbose: i
     except ValueError as e:
         raise click.ClickException(f"--optimizer: {e}") from None
     options.update(optimizer=type(opt).__name__.lower(), lr=_lr(opt))
-    _check_same_options(run, options, opt)
-    finished = run.finished_epochs()
-    if finished is not None and finished >= recipe.epochs:
-        click.echo(f"Run {run.path} is finished ({finished} epochs; results in {run.evaluation_path}). "
-                   f"Nothing to do: pass --epochs > {finished} to train it further, or a new --run-dir.")
-        return run.read_json(run.evaluation_path)
+    if not overwrite:
+        try:
+            run.check()
+        except ValueError as e:
+            raise click.ClickException(str(e)) from None
+        _check_same_options(run, options, opt)
+        finished = run.finished_epochs()
+        if finished is not None and finished >= recipe.epochs:
+            click.echo(f"Run {run.path} is finished ({finished} epochs; results in {run.evaluation_path}). "
+                       f"Nothing to do: pass --epochs > {finished} to train it further, or a new --run-dir.")
+            return run.read_json(run.evaluation_path)
 
     seed_everything(seed)  # again: the same initial weights whether or not the data consumed random numbers
     model = _build_model(entry, recipe)
@@ -68,13 +85,23 @@ def run_recipe(recipe, *, seed: int = 0, run_dir=None, data_dir=None, verbose: i
         raise click.ClickException(f"--model {recipe.model} cannot train on --data {recipe.data}: {e}") from None
     model = _single_task(model, recipe.task)
     try:
-        model.compile(optimizer=opt, balancer=options["balancer"], line_search=recipe.line_search or False)
+        model.compile(optimizer=opt, balancer=options["balancer"], line_search=recipe.line_search or False,
+                      loss=recipe.loss, metrics=recipe.metrics)
     except ValueError as e:
         raise click.ClickException(f"--balancer {options['balancer']!r} / --line-search {recipe.line_search}: {e}") \
             from None
+    _check_first_batches(model, splits, recipe.data)  # before the run folder is created
+    done, source = (0, None) if overwrite else run.resume_point()
+    try:
+        run.restore(model, source)  # still nothing written: a backup that does not load is refused
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
+    if overwrite:
+        run.clear()
+    run.remove_temporaries()  # left by a process killed while writing
     _write_config(run, options, opt, entry, info, recipe)
-    _fit(run, model, splits["train"], options, verbose)
-    return _finish(run, model, splits["test"], options)
+    _fit(run, model, splits["train"], options, verbose, done, source, callbacks)
+    return _finish(run, model, splits["test"], options, done)
 
 
 def resolve(recipe, seed, run_dir, data_dir):
@@ -83,8 +110,9 @@ def resolve(recipe, seed, run_dir, data_dir):
     from mtlzoo.training import balancers
 
     check_name("data", recipe.data, mtlzoo.data.names())
-    check_name("model", recipe.model, mtlzoo.models.names())
-    entry = mtlzoo.models.entry(recipe.model)
+    from mtlzoo.cli.model_entry import model_entry
+
+    entry = model_entry(recipe)  # a zoo name, or a .keras file of the user's own model
     zoo_recipe = entry.recipe or {}
     balancer = recipe.balancer or zoo_recipe.get("balancer", "uniform")
     if isinstance(balancer, str):
@@ -98,9 +126,10 @@ def resolve(recipe, seed, run_dir, data_dir):
     options = {"model": recipe.model, "data": recipe.data, "balancer": balancer, "epochs": recipe.epochs,
                "batch_size": int(recipe.batch_size or zoo_recipe.get("batch_size") or info.batch_size),
                "optimizer": None, "lr": None, "seed": seed,
-               "run_dir": str(run_dir) if run_dir else f"runs/{recipe.model}-{recipe.data}-{label}{task}-seed{seed}",
+               "run_dir": str(run_dir) if run_dir else f"runs/{entry.name}-{recipe.data}-{label}{task}-seed{seed}",
                "data_dir": None if data_dir is None else str(data_dir), "line_search": recipe.line_search}
-    for key in ("task", "model_config", "data_config", "schedule"):  # only when used: old run folders still match
+    # only when used: old run folders still match
+    for key in ("task", "model_config", "data_config", "schedule", "loss", "metrics"):
         if getattr(recipe, key):
             options[key] = getattr(recipe, key)
     return entry, info, options
@@ -232,9 +261,24 @@ def _write_config(run: RunFolder, options, opt, entry, info, recipe) -> None:
     })
 
 
-def _fit(run: RunFolder, model, train_ds, options, verbose) -> None:
-    """``model.fit`` with the run folder's callbacks, resuming from ``backup/`` when it holds a state."""
-    epochs, done = options["epochs"], run.epochs_done()
+def _check_first_batches(model, splits, data: str) -> None:
+    """The first batch of every split against the model (shapes, dtypes, label ranges, NaN/Inf)."""
+    from mtlzoo.training.batch_check import check_batch
+
+    for split, ds in splits.items():
+        try:
+            batch = next(iter(ds))
+        except StopIteration:
+            raise click.ClickException(f"--data {data}: the {split} split is empty.") from None
+        try:
+            check_batch(model, batch)
+        except ValueError as e:
+            raise click.ClickException(f"--data {data} ({split} split) cannot train this model: {e}") from None
+
+
+def _fit(run: RunFolder, model, train_ds, options, verbose, done: int, source: str | None, callbacks=()) -> None:
+    """``model.fit`` from epoch ``done`` (restored from ``source``) with the run folder's callbacks."""
+    epochs = options["epochs"]
     run.trim_history(done)
     task = f" (task {options['task']} alone)" if options.get("task") else ""
     balancer = options["balancer"] if isinstance(options["balancer"], str) else options["balancer"].get("class_name")
@@ -244,6 +288,10 @@ def _fit(run: RunFolder, model, train_ds, options, verbose) -> None:
             f"batch {options['batch_size']}, seed {options['seed']})")
     if done >= epochs:
         click.echo(f"{what}: {done} epochs already trained in {run.path}; saving and evaluating the final model.")
+        return
+    if source == "model":
+        click.echo(f"Continuing {what} in {run.path} from {run.model_path.name} after epoch {done}/{epochs} "
+                   f"({run.backup_dir.name}/ is missing; the model file holds the same state).")
     elif done:
         click.echo(f"Resuming {what} in {run.path} after epoch {done}/{epochs}.")
     else:
@@ -251,39 +299,42 @@ def _fit(run: RunFolder, model, train_ds, options, verbose) -> None:
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
     try:
-        model.fit(train_ds, epochs=epochs, callbacks=_callbacks(run), verbose=verbose,
-                  shuffle=False)  # the dataset shuffles itself
+        model.fit(train_ds, epochs=epochs, initial_epoch=done, callbacks=_callbacks(run) + list(callbacks),
+                  verbose=verbose, shuffle=False)  # the dataset shuffles itself, by (seed, epoch)
     except KeyboardInterrupt:
         click.echo(f"\nInterrupted after epoch {run.epochs_done()}/{epochs}; rerun the same command to resume.",
                    err=True)
         raise SystemExit(130) from None
+    finally:
+        from mtlzoo.data.epoch_clock import epoch_variable
+
+        epoch_variable().assign(-1)  # fit's on_train_end does not run when it stops on an error
 
 
 def _callbacks(run: RunFolder) -> list:
     import keras
 
-    # CSVLogger before BackupAndRestore: a kill between the two leaves one extra history row, which
-    # RunFolder.trim_history drops on resume (the other order would lose the row of a backed-up epoch).
-    return [
-        keras.callbacks.CSVLogger(str(run.history_csv), append=True),
-        keras.callbacks.BackupAndRestore(str(run.backup_dir), double_checkpoint=True, delete_checkpoint=False),
-        keras.callbacks.ModelCheckpoint(str(run.checkpoint_path), save_freq="epoch"),
-        keras.callbacks.TensorBoard(str(run.tensorboard_dir)),
-    ]
+    from mtlzoo.cli.run_folder_callback import RunFolderCallback
+    from mtlzoo.data.epoch_clock import EpochClock
+
+    # RunFolderCallback writes the history row, the checkpoint and then the backup, each atomically;
+    # EpochClock makes epoch e's data order and dropout masks a function of (seed, e): resuming is exact.
+    return [RunFolderCallback(run), keras.callbacks.TensorBoard(str(run.tensorboard_dir)), EpochClock()]
 
 
-def _finish(run: RunFolder, model, test_ds, options) -> dict:
+def _finish(run: RunFolder, model, test_ds, options, done: int = 0) -> dict:
     """history.json, model.keras and evaluation.json; prints the per-task test metrics."""
     from mtlzoo.tools.evaluation import per_task
 
+    epochs = max(done, run.epochs_done())
     run.write_history()
     run.save_model(model)
     results = {k: float(v) for k, v in model.evaluate(test_ds, return_dict=True, verbose=0).items()}
     tasks = per_task(results, model.tasks)
-    evaluation = {"epochs": run.epochs_done(), "split": "test", "model": options["model"], "data": options["data"],
+    evaluation = {"epochs": epochs, "split": "test", "model": options["model"], "data": options["data"],
                   "tasks": tasks, "metrics": results}
     run.write_json(run.evaluation_path, evaluation)
-    click.echo(f"Test metrics after {run.epochs_done()} epochs ({run.evaluation_path}):")
+    click.echo(f"Test metrics after {epochs} epochs ({run.evaluation_path}):")
     for task, metrics in tasks.items():
         click.echo(f"  {task}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
     click.echo(f"Model: {run.model_path}")

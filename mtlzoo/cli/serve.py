@@ -24,7 +24,13 @@ LAYOUT = "DIR/<model_name>/<version>/saved_model.pb, as `mtlzoo export SOURCE --
               help="TCP port (TF Serving's REST default); 0 picks a free one.")
 @click.option("--max-request-mb", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_MAX_REQUEST_MB,
               show_default=True, help="Largest request body accepted, in MiB; larger ones get a 413 error.")
-def serve(directory: str, host: str, port: int, max_request_mb: float) -> None:
+@click.option("--read-timeout", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
+              help="Seconds a client has to send its request headers, and again its body; slower clients get a "
+                   "408 error and are disconnected.")
+@click.option("--max-connections", type=click.IntRange(min=1), default=512, show_default=True,
+              help="Most connections open at once; past it a new connection gets a 503 error and is closed.")
+def serve(directory: str, host: str, port: int, max_request_mb: float, read_timeout: float,
+          max_connections: int) -> None:
     """Serve every model folder in DIR over TensorFlow Serving's REST API.
 
     DIR holds one folder per model, named as the model is served, with one
@@ -33,7 +39,7 @@ def serve(directory: str, host: str, port: int, max_request_mb: float) -> None:
     version answers requests without a version; other versions load on first
     use. Folders that are not positive integers or hold no saved_model.pb are
     ignored. Ctrl+C (or SIGTERM) stops the server after answering the requests
-    in flight.
+    in flight (up to 10 s); clients still sending a request are disconnected.
 
     \b
     Endpoints (as TensorFlow Serving):
@@ -66,18 +72,20 @@ def serve(directory: str, host: str, port: int, max_request_mb: float) -> None:
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
     try:
-        _serve(directory, host, port, max_request_mb)
+        _serve(directory, host, port, max_request_mb, read_timeout, max_connections)
     finally:
         for logger, level in zip(loggers, levels):
             logger.removeHandler(handler)
             logger.setLevel(level)
 
 
-def _serve(directory: str, host: str, port: int, max_request_mb: float) -> None:
+def _serve(directory: str, host: str, port: int, max_request_mb: float, read_timeout: float,
+           max_connections: int) -> None:
     from mtlzoo.tools.serving import ModelServer, ServingError
 
     try:
-        server = ModelServer(directory, host=host, port=port, max_request_bytes=int(max_request_mb * 2 ** 20))
+        server = ModelServer(directory, host=host, port=port, max_request_bytes=int(max_request_mb * 2 ** 20),
+                             read_timeout=read_timeout, max_connections=max_connections)
     except (FileNotFoundError, ValueError, OSError, ServingError) as error:
         raise click.ClickException(str(error.message if isinstance(error, ServingError) else error)) from None
     repository = server.repository

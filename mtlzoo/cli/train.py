@@ -37,13 +37,16 @@ DEFAULT_EPOCHS = 60
               "[default: the recipe's, else the zoo model's (SGD with momentum 0.9 for multimnist_lenet)]")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Learning rate. [default: the recipe's, else the optimizer's (0.01 for multimnist_lenet)]")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=click.IntRange(0, 2 ** 32 - 1), default=0, show_default=True,
               help="Seeds weights, data pairing and shuffling; the same seed gives the same history on CPU.")
 @click.option("--run-dir", type=click.Path(file_okay=False), default=None,
               help="Run folder. [default: runs/<model>-<data>-<balancer>-seed<seed>]")
+@click.option("--overwrite", is_flag=True, default=False,
+              help="Delete the run folder's previous run (model, history, evaluation, backup) and train a new one "
+                   "from scratch. Without it a finished run is never overwritten.")
 @data_dir_option
 def train(recipe, assignments, model_name, data_name, balancer, line_search, epochs, batch_size, optimizer, lr,
-          seed, run_dir, data_dir):
+          seed, run_dir, overwrite, data_dir):
     """Train a recipe, or a zoo model on a dataset, and write a run folder.
 
     RECIPE is a shipped recipe name (listed at the end) or a
@@ -51,11 +54,15 @@ def train(recipe, assignments, model_name, data_name, balancer, line_search, epo
     MGDA-UB on MultiDigits, data that ships with scikit-learn (no download).
     Options given on the command line override the recipe.
 
-    The run folder holds config.json, history.csv / history.json,
-    BackupAndRestore state (backup/), the last epoch's checkpoint
-    (checkpoints/last.keras), TensorBoard logs (tensorboard/), the final
-    model.keras and evaluation.json (per-task test metrics). Rerunning the
-    same command resumes an interrupted run from its last finished epoch.
+    The run folder holds config.json, history.csv / history.json, the
+    training state after the last finished epoch (backup/), the last epoch's
+    checkpoint (checkpoints/last.keras), TensorBoard logs (tensorboard/), the
+    final model.keras and evaluation.json (per-task test metrics); every file
+    is written atomically. Rerunning the same command resumes an interrupted
+    run from its last finished epoch, exactly: on CPU it ends with the weights
+    of an uninterrupted run. A larger --epochs trains a finished run further
+    (from backup/, else from model.keras); a corrupt run folder is refused
+    before anything is written, and so are batches the model cannot train on.
 
     \b
     Examples:
@@ -72,7 +79,7 @@ def train(recipe, assignments, model_name, data_name, balancer, line_search, epo
                        optimizer, lr)
     if optimizer is not None:
         check_name("optimizer", optimizer.lower(), optimizer_names())
-    run_recipe(resolved, seed=seed, run_dir=run_dir, data_dir=data_dir)
+    run_recipe(resolved, seed=seed, run_dir=run_dir, data_dir=data_dir, overwrite=overwrite)
 
 
 def _shipped_recipes() -> str:

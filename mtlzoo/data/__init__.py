@@ -166,6 +166,7 @@ def _check_options(name: str, function, options: Mapping[str, Any]) -> None:
 
 
 _LAZY = {"CurriculumCallback": "mtlzoo.data.curriculum_callback", "validate": "mtlzoo.data.validation",
+         "EpochClock": "mtlzoo.data.epoch_clock",
          "TemperatureCurriculum": "mtlzoo.data.temperature_curriculum",
          "build_multimnist": "mtlzoo.data.multimnist", "multimnist_canvas": "mtlzoo.data.multimnist",
          "load_mnist_family": "mtlzoo.data.sources"}
@@ -179,6 +180,7 @@ def __getattr__(attr: str):
     raise AttributeError(f"module 'mtlzoo.data' has no attribute {attr!r}")
 
 
-__all__ = ["CurriculumCallback", "DataNotFoundError", "DatasetInfo", "DEFAULT", "TaskInfo", "TemperatureCurriculum",
+__all__ = ["CurriculumCallback", "DataNotFoundError", "DatasetInfo", "DEFAULT", "EpochClock", "TaskInfo",
+           "TemperatureCurriculum",
            "build_multimnist", "get", "info", "load_mnist_family", "multimnist_canvas", "names", "register",
            "validate"]

@@ -43,6 +43,7 @@ def load_celeba(split: str = "train", batch_size: int = 256, data_dir=None, seed
     """
     import tensorflow as tf
 
+    from mtlzoo.data.pipeline import epoch_shuffle
     from mtlzoo.data.tfds_source import tfds_dataset
 
     split = check_split("celeba", split, _SPLITS)
@@ -67,6 +68,6 @@ def load_celeba(split: str = "train", batch_size: int = 256, data_dir=None, seed
     if cache:
         ds = ds.cache("" if cache is True else str(cache))
     if shuffle:
-        ds = ds.shuffle(int(shuffle_buffer), seed=int(seed), reshuffle_each_iteration=True)
+        ds = epoch_shuffle(ds, int(shuffle_buffer), seed)  # stateless: epoch e's order is a function of (seed, e)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     return ds.map(to_batch, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

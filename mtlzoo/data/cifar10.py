@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from mtlzoo.data.catalog import CIFAR10_CLASSES
+from mtlzoo.data.cifar_unpickler import CifarUnpickler
 from mtlzoo.data.options import check_batch_size, check_split
 from mtlzoo.data.sources import data_roots
 
@@ -46,23 +47,54 @@ def one_vs_rest(labels, tasks=CIFAR10_CLASSES) -> dict[str, np.ndarray]:
 def read_cifar_pickles(folder: str | Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     """Read the Python-pickle CIFAR-10 batches of ``split`` from ``folder`` (``cifar-10-batches-py``).
 
-    The files are the official distribution (pickled dicts); only read files you trust.
+    The files are the official distribution (pickled dicts). They are read with
+    :class:`~mtlzoo.data.cifar_unpickler.CifarUnpickler`, which admits only the arrays,
+    lists, numbers, strings and bytes the format holds, so a crafted file raises
+    instead of running code; the contents are checked too (uint8 ``data`` of
+    ``N x 3072`` pixels, ``N`` integer ``labels`` in 0-9).
 
     Args:
         folder: the ``cifar-10-batches-py`` folder.
         split: ``"train"`` (``data_batch_1..5``) or ``"test"`` (``test_batch``).
+
+    Raises:
+        ValueError: a file that is not a CIFAR-10 batch (crafted, corrupt or truncated), naming it.
 
     Example:
         >>> x, y = read_cifar_pickles("~/.keras/datasets/cifar-10-batches-py", "test")  # doctest: +SKIP
     """
     xs, ys = [], []
     for name in _BATCHES[split]:
-        with open(Path(folder).expanduser() / name, "rb") as fh:
-            batch = pickle.load(fh, encoding="bytes")
-        data = batch.get(b"data", batch.get("data"))
-        xs.append(np.asarray(data, np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
-        ys.append(np.asarray(batch.get(b"labels", batch.get("labels")), np.int32))
+        path = Path(folder).expanduser() / name
+        data, labels = _read_batch(path)
+        xs.append(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+        ys.append(labels)
     return np.concatenate(xs), np.concatenate(ys)
+
+
+def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """``(uint8 (N, 3072), int32 (N,))`` of one batch file, or a one-line ValueError naming it."""
+    fix = "delete it and extract cifar-10-python.tar.gz again (or pass another --data-dir)."
+    try:
+        with open(path, "rb") as fh:
+            batch = CifarUnpickler(fh).load()
+    except CifarUnpickler.Refused as error:
+        raise ValueError(f"{path} is not a CIFAR-10 batch: {error}; {fix}") from None
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError,
+            OverflowError, MemoryError, RecursionError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is a corrupt CIFAR-10 batch ({type(error).__name__}: {str(error)[:120]}); "
+                         f"{fix}") from None
+    if not isinstance(batch, dict):
+        raise ValueError(f"{path} is not a CIFAR-10 batch (it holds a {type(batch).__name__}, not a dict); {fix}")
+    data = batch.get(b"data", batch.get("data"))
+    labels = batch.get(b"labels", batch.get("labels"))
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
+        what = f"{data.dtype} {list(data.shape)}" if isinstance(data, np.ndarray) else type(data).__name__
+        raise ValueError(f"{path}: 'data' must be uint8 pixels of shape [N, 3072], got {what}; {fix}")
+    if not isinstance(labels, list) or len(labels) != data.shape[0] \
+            or not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 9 for v in labels):
+        raise ValueError(f"{path}: 'labels' must be a list of {data.shape[0]} class indices 0-9; {fix}")
+    return np.ascontiguousarray(data), np.asarray(labels, np.int32)
 
 
 def cifar10_arrays(split: str, data_dir=None, download: bool | None = None) -> tuple[np.ndarray, np.ndarray]:

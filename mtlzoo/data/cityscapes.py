@@ -102,6 +102,7 @@ def load_cityscapes(split: str = "train", batch_size: int = 8, data_dir=None, se
     import tensorflow as tf
 
     from mtlzoo.data.cityscapes_targets import example_targets, resize_image
+    from mtlzoo.data.pipeline import epoch_shuffle
 
     split = check_split("cityscapes", split, _SPLITS)
     check_batch_size(batch_size)
@@ -125,7 +126,7 @@ def load_cityscapes(split: str = "train", batch_size: int = 8, data_dir=None, se
 
         ds = tf.data.Dataset.from_tensor_slices(files)
         if shuffle and not cache:
-            ds = ds.shuffle(len(files["image"]), seed=int(seed), reshuffle_each_iteration=True)
+            ds = epoch_shuffle(ds, len(files["image"]), seed)  # stateless per epoch
         ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     else:
         if "instance" in tasks:
@@ -136,7 +137,7 @@ def load_cityscapes(split: str = "train", batch_size: int = 8, data_dir=None, se
     if cache:
         ds = ds.cache("" if cache is True else str(cache))
     if shuffle and (cache or files is None):
-        ds = ds.shuffle(int(shuffle_buffer), seed=int(seed), reshuffle_each_iteration=True)
+        ds = epoch_shuffle(ds, int(shuffle_buffer), seed)  # stateless per epoch
     return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
 
 

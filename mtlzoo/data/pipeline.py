@@ -3,6 +3,11 @@
 The arrays stay as compact uint8 tensors; each batch is one ``tf.gather`` plus
 one cast, so a pipeline feeds tens of thousands of examples per second.
 
+Shuffles are stateless: the order of training epoch ``e`` is a permutation drawn from
+``(seed, e)`` alone while :class:`~mtlzoo.data.EpochClock` runs in ``fit`` (``mtlzoo train``
+adds it), so a run resumed after epoch ``k`` replays epoch ``k + 1`` exactly; see
+:mod:`mtlzoo.data.epoch_clock`.
+
 >>> import numpy as np
 >>> ds = array_dataset(np.zeros((5, 2, 2), "uint8"), {"a": np.arange(5, dtype="int32")}, batch_size=2, seed=0)
 >>> [tuple(x.shape) for x, _ in ds]
@@ -16,6 +21,7 @@ from collections.abc import Mapping
 import numpy as np
 import tensorflow as tf
 
+from mtlzoo.data.epoch_clock import pass_seeds, scalar_seed
 from mtlzoo.data.options import check_batch_size
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -35,23 +41,76 @@ def to_float_images(x: tf.Tensor) -> tf.Tensor:
     return x[..., None] if x.shape.rank == 3 else x
 
 
-def index_dataset(n: int, seed: int, shuffle: bool, repeat: bool = False) -> tf.data.Dataset:
-    """Indices ``0..n-1``, reshuffled every epoch (deterministically for ``seed``) when ``shuffle``.
+def index_dataset(n: int, seed: int, shuffle: bool, repeat: bool = False, salt: int = 0) -> tf.data.Dataset:
+    """Indices ``0..n-1``, in a new order every pass (epoch) when ``shuffle``.
+
+    The order of a pass is ``stateless_shuffle(range(n))`` seeded by :func:`pass_seeds`: a
+    function of ``(seed, salt, epoch)`` while :class:`~mtlzoo.data.EpochClock` runs in ``fit``.
 
     Args:
         n: number of rows.
         seed: the shuffle seed.
-        shuffle: shuffle (a full-size buffer, a new order each epoch).
-        repeat: repeat forever (each repetition reshuffled).
+        shuffle: shuffle (a full permutation, a new one each pass).
+        repeat: repeat forever (each repetition within a pass in its own order).
+        salt: separates pipelines that share ``seed``.
 
     Example:
         >>> sorted(int(i) for i in index_dataset(4, seed=0, shuffle=True))
         [0, 1, 2, 3]
     """
-    ds = tf.data.Dataset.range(n)
-    if shuffle:
-        ds = ds.shuffle(n, seed=int(seed), reshuffle_each_iteration=True)
-    return ds.repeat() if repeat else ds
+    if not shuffle:
+        ds = tf.data.Dataset.range(n)
+        return ds.repeat() if repeat else ds
+
+    def one_pass(pass_seed):
+        def order(repetition):
+            seed_r = tf.random.experimental.stateless_fold_in(pass_seed, repetition)
+            return tf.data.Dataset.from_tensor_slices(
+                tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64), seed=seed_r))
+
+        return tf.data.Dataset.counter().flat_map(order) if repeat else order(tf.constant(0, tf.int64))
+
+    ds = pass_seeds(seed, salt).flat_map(one_pass)
+    return ds.apply(tf.data.experimental.assert_cardinality(tf.data.INFINITE_CARDINALITY if repeat else n))
+
+
+def epoch_shuffle(ds: tf.data.Dataset, buffer_size: int, seed: int, repeat: bool = False,
+                  salt: int = 0) -> tf.data.Dataset:
+    """``ds.shuffle(buffer_size)`` whose seed for each pass comes from :func:`pass_seeds` (stateless per epoch).
+
+    For streams read from files (tensorflow-datasets), where a full index permutation is not at hand.
+
+    Args:
+        ds: the examples (unbatched).
+        buffer_size: the shuffle buffer.
+        seed: the shuffle seed.
+        repeat: repeat forever, each repetition within a pass shuffled with its own seed.
+        salt: separates pipelines that share ``seed``.
+
+    Example:
+        >>> sorted(int(i) for i in epoch_shuffle(tf.data.Dataset.range(5), 5, seed=1))
+        [0, 1, 2, 3, 4]
+    """
+    cardinality = int(ds.cardinality())
+
+    def one_pass(pass_seed):
+        def shuffled(repetition):
+            seed_r = scalar_seed(tf.random.experimental.stateless_fold_in(pass_seed, repetition))
+            # shuffle() pairs a tensor op seed with the graph seed and then compares the pair with (0, 0) in
+            # Python, which fails for a global seed of 0; this traced function's graph gets no graph seed
+            graph = tf.compat.v1.get_default_graph()
+            saved, graph.seed = graph.seed, None
+            try:
+                return ds.shuffle(int(buffer_size), seed=seed_r, reshuffle_each_iteration=False)
+            finally:
+                graph.seed = saved
+
+        return tf.data.Dataset.counter().flat_map(shuffled) if repeat else shuffled(tf.constant(0, tf.int64))
+
+    out = pass_seeds(seed, salt).flat_map(one_pass)
+    if repeat:
+        return out.apply(tf.data.experimental.assert_cardinality(tf.data.INFINITE_CARDINALITY))
+    return out.apply(tf.data.experimental.assert_cardinality(cardinality)) if cardinality >= 0 else out
 
 
 def array_dataset(x: np.ndarray, labels: Mapping[str, np.ndarray], batch_size: int, seed: int = 0,

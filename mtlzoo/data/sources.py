@@ -18,6 +18,8 @@ from __future__ import annotations
 import glob
 import gzip
 import os
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -96,8 +98,12 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         [3, 7]
     """
     path = str(path)
-    with (gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")) as fh:
-        data = fh.read()
+    try:
+        with (gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")) as fh:
+            data = fh.read()
+    except (gzip.BadGzipFile, EOFError, zlib.error) as error:
+        raise ValueError(f"{path} is a corrupt gzip file ({type(error).__name__}: {str(error)[:120]}); delete it "
+                         "and download it again.") from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
         raise ValueError(f"{path} is not an unsigned-byte IDX file (bad magic number).")
     ndim = data[3]
@@ -154,11 +160,51 @@ def _from_npz(name, root: Path, looked):
     looked.append(str(path))
     if not path.is_file():
         return None
-    with np.load(path, allow_pickle=False) as f:
-        missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in f.files]
-        if missing:
-            raise ValueError(f"{path} lacks key(s) {missing}; the Keras layout has x_train, y_train, x_test, y_test.")
-        return {k: f[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+    return read_npz(path, ("x_train", "y_train", "x_test", "y_test"))
+
+
+def read_npz(path: str | os.PathLike, keys) -> dict[str, np.ndarray]:
+    """The arrays ``keys`` of the ``.npz`` archive ``path``; a damaged archive is reported as corrupt.
+
+    ``np.load`` reads anything that is not a zip as a pickle, so random bytes would be answered
+    with advice to pass ``allow_pickle=True``; here the zip signature is checked first and every
+    failure names the file and the fix.
+
+    Args:
+        path: the ``.npz`` file.
+        keys: the array names it must hold.
+
+    Raises:
+        ValueError: not a zip archive, a truncated or damaged one, or a missing key.
+
+    Example:
+        >>> import tempfile
+        >>> p = os.path.join(tempfile.mkdtemp(), "a.npz")
+        >>> np.savez(p, x=np.arange(3))
+        >>> read_npz(p, ["x"])["x"].tolist()
+        [0, 1, 2]
+        >>> _ = open(p, "wb").write(b"random bytes")
+        >>> read_npz(p, ["x"])  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: ...a.npz is not a .npz archive (not a zip file: corrupt, truncated or another format); ...
+    """
+    fix = "delete it and download it again (or pass another --data-dir)."
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path} is not a .npz archive (not a zip file: corrupt, truncated or another format); {fix}")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            missing = [k for k in keys if k not in f.files]
+            if missing:
+                raise ValueError(f"{path} lacks key(s) {missing}; it must hold {', '.join(keys)}.")
+            return {k: f[k] for k in keys}
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as error:
+        raise ValueError(f"{path} is a corrupt .npz archive ({type(error).__name__}: {str(error)[:120]}); "
+                         f"{fix}") from None
+    except ValueError as error:
+        if str(error).startswith(str(path)):
+            raise
+        raise ValueError(f"{path} is a corrupt .npz archive ({str(error)[:160]}); {fix}") from None
 
 
 def _from_idx(name, root: Path, looked):
@@ -186,11 +232,7 @@ def _from_kmnist_npz(name, root: Path, looked):
                  for k, part in (("x", "imgs"), ("y", "labels"))}
         looked.extend(str(p) for p in files.values())
         if all(p.is_file() for p in files.values()):
-            out = {}
-            for k, p in files.items():
-                with np.load(p, allow_pickle=False) as f:
-                    out[k] = f["arr_0"]
-            return out
+            return {k: read_npz(p, ["arr_0"])["arr_0"] for k, p in files.items()}
     return None
 
 

@@ -108,7 +108,14 @@ class TemperatureCurriculum:
             cdf = tf.cumsum(self._probabilities_tensor())
             return tf.minimum(tf.searchsorted(cdf, tf.reshape(u, [1]), side="right")[0], last)
 
-        random = tf.data.Dataset.random(seed=int(seed), rerandomize_each_iteration=True)
+        from mtlzoo.data.epoch_clock import pass_seeds
+
+        def draws(pass_seed):  # stateless: the draws of epoch e are a function of (seed, e)
+            return tf.data.Dataset.counter().map(lambda i: tf.random.stateless_uniform(
+                [], seed=tf.random.experimental.stateless_fold_in(pass_seed, i), minval=0, maxval=2**62,
+                dtype=tf.int64))
+
+        random = pass_seeds(seed).flat_map(draws)
         return random.map(pick).map(lambda i: tf.cast(i, tf.int64))
 
 

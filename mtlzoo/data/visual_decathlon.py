@@ -74,6 +74,7 @@ def load_visual_decathlon(split: str = "train", batch_size: int = 64, data_dir=N
     import tensorflow as tf
 
     from mtlzoo.data.mixing import epoch_steps, mix_streams, sub_batch_sizes
+    from mtlzoo.data.pipeline import epoch_shuffle
     from mtlzoo.data.temperature_curriculum import resolve_curriculum
     from mtlzoo.data.tfds_source import tfds_dataset
 
@@ -99,9 +100,9 @@ def load_visual_decathlon(split: str = "train", batch_size: int = 64, data_dir=N
         ds = tfds_dataset(f"visual_domain_decathlon/{DECATHLON_TASKS[task][0]}", split, data_dir, download,
                           HOW_TO_GET)
         sizes[task] = int(ds.cardinality())
-        if shuffle:
-            ds = ds.shuffle(int(shuffle_buffer), seed=int(seed) + 7919 * i, reshuffle_each_iteration=True)
-        if mode != "sequential":
+        if shuffle:  # stateless per epoch, each repetition in its own order
+            ds = epoch_shuffle(ds, int(shuffle_buffer), int(seed) + 7919 * i, repeat=mode != "sequential")
+        elif mode != "sequential":
             ds = ds.repeat()
         ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         streams[task] = ds.batch(subs[i])

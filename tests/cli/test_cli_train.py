@@ -36,7 +36,7 @@ def finished_run(tmp_path_factory):
 
 def test_run_folder_holds_config_history_checkpoints_model_and_evaluation(finished_run):
     run_dir, output = finished_run
-    for name in ("config.json", "history.csv", "history.json", "backup/latest.weights.h5",
+    for name in ("config.json", "history.csv", "history.json", "backup/epoch-1.weights.h5",
                  "backup/training_metadata.json", "checkpoints/last.keras", "model.keras", "evaluation.json"):
         assert (run_dir / name).is_file(), name
     assert any((run_dir / "tensorboard").rglob("events.out.tfevents.*"))
@@ -55,7 +55,7 @@ def test_run_folder_holds_config_history_checkpoints_model_and_evaluation(finish
     history = _json(run_dir / "history.json")
     assert history["epoch"] == [0]
     assert {"loss", "left_loss", "right_loss", "left_accuracy", "right_accuracy"} <= set(history)
-    assert not any(k.startswith("val_") for k in history)  # CSVLogger's empty NA columns are dropped
+    assert not any(k.startswith("val_") for k in history)  # no validation data: no val_ columns
     assert (run_dir / "history.csv").read_text().count("\n") == 2  # header + one epoch
 
     evaluation = _json(run_dir / "evaluation.json")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from mtlzoo.cli.run_folder import RunFolder
@@ -17,11 +18,21 @@ CSV_LOGGER_ROWS = (  # what keras.callbacks.CSVLogger(append=True) leaves after 
 )
 
 
+class _Weights:
+    """Stands in for a model: ``save_weights`` writes a small real HDF5 file."""
+
+    def save_weights(self, path):
+        import h5py
+
+        assert str(path).endswith(".weights.h5")
+        with h5py.File(path, "w") as f:
+            f["w"] = np.arange(6.0)
+
+
 def _backup(run: RunFolder, epoch: int, weights: bool = True) -> None:
-    run.backup_dir.mkdir(parents=True)
-    (run.backup_dir / "training_metadata.json").write_text(json.dumps({"epoch": epoch, "batch": 0}))
-    if weights:
-        (run.backup_dir / "latest.weights.h5").write_bytes(b"weights")
+    run.backup.save(_Weights(), epoch)
+    if not weights:
+        run.backup.weights_path().unlink()
 
 
 def test_layout(tmp_path):
@@ -79,9 +90,15 @@ def test_epochs_done_reads_the_backup_state(tmp_path):
     assert run.epochs_done() == 0
     _backup(run, 4)
     assert run.epochs_done() == 4
+    assert run.resume_point() == (4, "backup")
+    _backup(run, 5)  # the next epoch replaces the previous backup
+    assert sorted(p.name for p in run.backup_dir.iterdir()) == ["epoch-5.weights.h5", "training_metadata.json"]
     no_weights = RunFolder(tmp_path / "b")
     _backup(no_weights, 4, weights=False)
     assert no_weights.epochs_done() == 0  # metadata without weights cannot be resumed
+    with pytest.raises(ValueError, match=r"epoch-4\.weights\.h5 is missing \(named by .*training_metadata\.json\); "
+                                         r"delete .*backup to continue from model\.keras"):
+        no_weights.check()
 
 
 def test_finished_epochs_needs_evaluation_and_model(tmp_path):

@@ -154,7 +154,7 @@ def test_unexpected_failure_is_a_500_json_error(server, monkeypatch):
     def broken(*args):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(server.repository, "predict", broken)
+    monkeypatch.setattr(server.repository, "servable", broken)  # both parsing paths look the model up
     reply = requests.post(f"{server.url}/v1/models/toy:predict", json={"instances": X_ROWS}, timeout=30)
     assert reply.status_code == 500 and "RuntimeError: boom" in reply.json()["error"]
     monkeypatch.undo()

@@ -147,9 +147,14 @@ def test_non_finite_losses_skip_the_batch():
     model, x, y = convex_problem(1)
     model.compile(optimizer="sgd", loss="mse", balancer="mgda_ub", line_search="fast")
     before = snapshot(model)
-    bad = {"a": np.full_like(y["a"], np.nan), "b": y["b"]}
+    # finite labels whose squared error overflows float32: NaN labels would be refused before the search
+    bad = {"a": np.full_like(y["a"], 1e30), "b": y["b"]}
     logs = model.train_on_batch(x, bad, return_dict=True)
     assert logs["skipped"] == 1.0 and logs["eta"] == 0.0
+    for key, value in snapshot(model).items():
+        np.testing.assert_array_equal(value, before[key])
+    with pytest.raises(ValueError, match=r"task 'a': labels\['a'\] holds NaN/Inf values; the batch was not applied"):
+        model.train_on_batch(x, {"a": np.full_like(y["a"], np.nan), "b": y["b"]})  # the BatchGuard
     for key, value in snapshot(model).items():
         np.testing.assert_array_equal(value, before[key])
 

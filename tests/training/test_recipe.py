@@ -26,8 +26,8 @@ def test_every_shipped_recipe_loads_names_a_zoo_model_and_dataset_and_documents_
 def test_override_parses_yaml_values_and_reaches_into_mappings():
     recipe = Recipe.load("multimnist").override(["epochs=3", "lr=0.05", "model_config.width=4", "task=left",
                                                  "schedule={every: 2, factor: 0.5}", "seeds=[4, 5]"])
-    assert (recipe.epochs, recipe.lr, recipe.model_config, recipe.task, recipe.seeds) == (3, 0.05, {"width": 4},
-                                                                                          "left", [4, 5])
+    assert (recipe.epochs, recipe.lr, recipe.task, recipe.seeds) == (3, 0.05, "left", [4, 5])
+    assert recipe.model_config == {"dropout": 0.5, "width": 4}  # the dot reaches into the recipe's mapping
     assert Recipe.load("multimnist").epochs == 100  # the shipped recipe is untouched
     assert Recipe.from_config(recipe.get_config()) == recipe
 

@@ -4,7 +4,8 @@ A request value is a number, a boolean, a string, ``{"b64": "..."}`` (binary str
 nested list of those. :func:`to_array` turns it into an array of the input's dtype and
 refuses, with a 400 :class:`ServingError` naming the input, a ragged list, a value of the
 wrong kind (a string for a float input, 1.5 for an integer input, a number out of the
-dtype's range) and a shape the signature does not accept. :func:`to_json` turns an output
+dtype's range: an integer beyond int64 or the input's integer type, a finite number that
+would become infinite in float32) and a shape the signature does not accept. :func:`to_json` turns an output
 array back into JSON values (bytes as UTF-8 text, or ``{"b64": ...}`` when not UTF-8).
 
 Example:
@@ -82,6 +83,9 @@ def _numeric_array(value, dtype, name: str) -> np.ndarray:
     if kind == "O" and _has_ragged_lists(value):
         raise ServingError(400, f"input '{name}' is a ragged list: every list at the same depth must have the "
                                 "same length (and the instances the same shape)")
+    if kind == "O" and not dtype.is_bool:
+        array = _huge_numbers(array, dtype, name)  # integers beyond 64 bits make NumPy keep objects
+        kind = array.dtype.kind
     if dtype.is_bool:
         accepted = "b"
     elif dtype.is_integer:
@@ -99,7 +103,48 @@ def _numeric_array(value, dtype, name: str) -> np.ndarray:
         if low < info.min or high > info.max:
             raise ServingError(400, f"input '{name}' got {low if low < info.min else high}, out of the range of "
                                     f"{dtype.name} [{info.min}, {info.max}]")
-    return array.astype(target, copy=False)
+        return array.astype(target, copy=False)
+    return to_float(array, dtype, name)
+
+
+def to_float(array: np.ndarray, dtype, name: str) -> np.ndarray:
+    """``array`` (numbers) as the floating ``dtype``, refusing (400) finite values that would become infinite.
+
+    Args:
+        array: a NumPy array of numbers.
+        dtype: the input's floating ``tf.DType``.
+        name: the input's name, for the message.
+    """
+    target = np.dtype(dtype.as_numpy_dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        converted = array.astype(target, copy=False)
+    if converted.dtype != array.dtype and not np.isfinite(converted).all():
+        overflow = ~np.isfinite(converted) & np.isfinite(array)  # finite numbers that became +-inf
+        if overflow.any():
+            limit = float(np.finfo(target).max)
+            raise ServingError(400, f"input '{name}' got {float(array[overflow].flat[0]):g}, out of the range of "
+                                    f"{dtype.name} [{-limit:g}, {limit:g}]")
+    return converted
+
+
+def _huge_numbers(array: np.ndarray, dtype, name: str) -> np.ndarray:
+    """An object array of JSON numbers (some integer beyond 64 bits): out of range for integer dtypes, float64
+    for floating dtypes when every value fits; other object arrays (null, mixed kinds) come back unchanged."""
+    flat = array.ravel()
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in flat):
+        return array
+    if dtype.is_integer:
+        info = np.iinfo(np.dtype(dtype.as_numpy_dtype))
+        huge = next(v for v in flat if isinstance(v, int) and not info.min <= v <= info.max)
+        digits = int(huge.bit_length() * 0.30103) + 1
+        raise ServingError(400, f"input '{name}' got an integer of about {digits} digits, out of the range of "
+                                f"{dtype.name} [{info.min}, {info.max}]")
+    try:
+        return np.array(flat.tolist(), dtype=np.float64).reshape(array.shape)
+    except OverflowError:
+        limit = float(np.finfo(np.dtype(dtype.as_numpy_dtype)).max)
+        raise ServingError(400, f"input '{name}' got an integer beyond {limit:g}, out of the range of "
+                                f"{dtype.name}") from None
 
 
 def _has_ragged_lists(value) -> bool:

@@ -158,13 +158,19 @@ class ModelRepository:
         return (folder / "saved_model.pb").is_file()
 
 
+#: Most digits of a version number (TF Serving's versions are int64).
+_MAX_VERSION_DIGITS = 18
+
+
 def _is_version(text: str) -> bool:
-    return text.isascii() and text.isdigit() and int(text) > 0
+    return text.isascii() and text.isdigit() and len(text) <= _MAX_VERSION_DIGITS and int(text) > 0
 
 
 def _version_number(version) -> int:
     text = str(version)
     if not _is_version(text):
-        raise ServingError(400, f"model version '{version}' is not a positive integer; use "
-                                "/v1/models/<name>/versions/<n> with n one of the model's version folders")
+        shown = f"'{text}'" if len(text) <= 40 else f"'{text[:20]}...' ({len(text)} characters)"
+        raise ServingError(400, f"model version {shown} is not a positive integer of at most "
+                                f"{_MAX_VERSION_DIGITS} digits; use /v1/models/<name>/versions/<n> with n one of "
+                                "the model's version folders")
     return int(text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import socket
 import threading
@@ -9,11 +10,14 @@ import time
 
 import uvicorn
 
+from mtlzoo.tools.serving.guarded_protocol import GuardedH11Protocol
 from mtlzoo.tools.serving.model_repository import ModelRepository
-from mtlzoo.tools.serving.rest_app import DEFAULT_MAX_REQUEST_BYTES, create_app
+from mtlzoo.tools.serving.rest_app import DEFAULT_MAX_REQUEST_BYTES, DEFAULT_READ_TIMEOUT, create_app
 
 #: Connections waiting to be accepted (uvicorn's default).
 _BACKLOG = 2048
+#: Default most connections open at once (each holds a socket and up to a request body).
+DEFAULT_MAX_CONNECTIONS = 512
 
 
 class ModelServer:
@@ -27,6 +31,13 @@ class ModelServer:
     connections; :meth:`stop` (or leaving the ``with`` block) shuts it down gracefully.
     A server runs once.
 
+    Slow and numerous clients are bounded (:class:`GuardedH11Protocol`): a client has
+    ``read_timeout`` seconds for its request headers and as long again for the body, then
+    gets 408 and is disconnected; past ``max_connections`` open connections a new one gets
+    503 and is closed; at shutdown, connections still waiting for a body (or not reading
+    their answer) are closed at once, so SIGTERM exits within about a second plus the
+    time the requests being computed need (at most ``graceful_timeout``).
+
     Args:
         directory: the models, ``directory/<model_name>/<version>/saved_model.pb``.
         host: the address to listen on; the default, loopback, is reachable from this
@@ -37,6 +48,10 @@ class ModelServer:
             ``uvicorn.error`` and ``uvicorn.access`` loggers; attach a handler to see them.
         graceful_timeout: seconds to wait for requests in flight at shutdown before
             cancelling them.
+        read_timeout: seconds a client has to send its request headers, and then its body.
+        max_connections: the most connections open at once.
+        predict_threads: predict requests parsed and answered at once (default: the CPU count, at
+            least 2; see :func:`~mtlzoo.tools.serving.create_app`).
 
     Example:
         >>> import requests
@@ -47,21 +62,28 @@ class ModelServer:
 
     def __init__(self, directory, host: str = "127.0.0.1", port: int = 8501,
                  max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES, log_level: str = "info",
-                 graceful_timeout: float = 30.0):
+                 graceful_timeout: float = 10.0, read_timeout: float = DEFAULT_READ_TIMEOUT,
+                 max_connections: int = DEFAULT_MAX_CONNECTIONS, predict_threads: int | None = None):
+        if not read_timeout > 0 or int(max_connections) < 1:
+            raise ValueError(f"read_timeout must be positive seconds and max_connections at least 1, got "
+                             f"{read_timeout} and {max_connections}")
         self.host = host
         self._socket = _bind(host, port)  # first: a busy port fails before the models load
         self.port = self._socket.getsockname()[1]
         try:
             self.repository = ModelRepository(directory)
-            self.app = create_app(self.repository, max_request_bytes=max_request_bytes)
+            self.app = create_app(self.repository, max_request_bytes=max_request_bytes, read_timeout=read_timeout,
+                                  predict_threads=predict_threads)
         except BaseException:
             self._socket.close()
             raise
         # log_config=None: uvicorn's loggers ("uvicorn.error", "uvicorn.access") keep the application's
         # logging setup instead of getting handlers bound to the sys.stderr of the moment.
+        protocol = functools.partial(GuardedH11Protocol, read_timeout=read_timeout,
+                                     max_connections=int(max_connections))
         config = uvicorn.Config(self.app, log_level=log_level, access_log=log_level in ("debug", "trace", "info"),
                                 log_config=None, backlog=_BACKLOG, timeout_graceful_shutdown=graceful_timeout,
-                                lifespan="off")
+                                lifespan="off", http=protocol)
         self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
         self._ran = False

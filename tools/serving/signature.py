@@ -63,8 +63,10 @@ class Signature:
                 for name in self.inputs:
                     columns[name].append(instance[name])
             arrays = {n: to_array(columns[n], self.inputs[n], n, row_format=True) for n in self.inputs}
-        outputs = self.run(arrays)
-        count = len(instances)
+        return self.rows_answer(self.run(arrays), len(instances))
+
+    def rows_answer(self, outputs: dict, count: int) -> dict:
+        """The row format's ``{"predictions": [...]}`` for the outputs of ``count`` instances."""
         for name, value in outputs.items():
             if value.ndim == 0 or value.shape[0] != count:
                 raise ServingError(400, f"output '{name}' of signature '{self.name}' has shape {list(value.shape)}, "
@@ -82,7 +84,11 @@ class Signature:
         else:
             self._check_keys(inputs, "'inputs'")
             arrays = {n: to_array(inputs[n], self.inputs[n], n) for n in self.inputs}
-        outputs = self.run(arrays)
+        return self.columns_answer(self.run(arrays))
+
+    @staticmethod
+    def columns_answer(outputs: dict) -> dict:
+        """The columnar format's ``{"outputs": ...}``."""
         if len(outputs) == 1:
             return {"outputs": to_json(next(iter(outputs.values())))}
         return {"outputs": {name: to_json(value) for name, value in outputs.items()}}
