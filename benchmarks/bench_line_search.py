@@ -42,6 +42,7 @@ import math
 import os
 import statistics
 import time
+from functools import partial
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -100,10 +101,10 @@ def initial_weights(seed: int) -> list:
     import keras
 
     import mtlzoo
-    from mtlzoo import testing
+    from mtlzoo.seeding import seed_everything
 
     keras.backend.clear_session()
-    testing.seed_everything(seed)
+    seed_everything(seed)
     return [v.numpy() for v in mtlzoo.models.get("multimnist_lenet").weights]
 
 
@@ -169,10 +170,10 @@ def train_run(method: str, lr: float | None, weights: list, args) -> dict:
     """Train one method from ``weights``; returns its test metrics, history, step statistics and timing."""
     import keras
 
-    from mtlzoo import testing
+    from mtlzoo.seeding import seed_everything
 
     keras.backend.clear_session()
-    testing.seed_everything(args.seed)
+    seed_everything(args.seed)
     train, test = load_data(args.data_dir, args.seed, args.limit, args.data)
     model, variables = build(method, lr, weights)
     steps: dict = {}
@@ -207,26 +208,20 @@ def time_steps(contenders: dict, args, label: str) -> dict:
     import keras
     import numpy as np
 
-    from mtlzoo import testing
+    from mtlzoo.seeding import seed_everything
 
     keras.backend.clear_session()
-    testing.seed_everything(args.seed)
+    seed_everything(args.seed)
     train, _ = load_data(args.data_dir, args.seed, args.limit, args.data)
     x, y = next(iter(train))
+    from mtlzoo.training.step_timing import interleaved_rounds
+
     models = {name: build(method, lr, weights)[0] for name, (method, lr, weights) in contenders.items()}
-    logs: dict = {name: [] for name in models}
-    for model in models.values():
-        for _ in range(args.warmup):
-            model.train_on_batch(x, y, return_dict=True)
-    times: dict = {name: [] for name in models}
     names = list(models)
-    for r in range(args.timing_rounds):
-        for name in names[r % len(names):] + names[:r % len(names)]:
-            start = time.perf_counter()
-            for _ in range(args.timing_steps):
-                out = models[name].train_on_batch(x, y, return_dict=True)
-                logs[name].append(out)
-            times[name].append((time.perf_counter() - start) / args.timing_steps)
+    timed = interleaved_rounds({n: partial(models[n].train_on_batch, x, y, return_dict=True) for n in names},
+                               [args.timing_steps] * args.timing_rounds, warmup=args.warmup, rotate=True)
+    times = {n: [sum(part) / args.timing_steps for part in timed["seconds"][n]] for n in names}
+    logs = timed["outputs"]
     median = {name: statistics.median(t) for name, t in times.items()}
     sgd = next(n for n in names if n.startswith("sgd"))
     ratios = {"fast/sgd": median["fast"] / median[sgd], "classic/sgd": median["classic"] / median[sgd],

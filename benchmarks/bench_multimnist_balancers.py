@@ -30,10 +30,10 @@ def run(balancer: str, data_dir: Path, epochs: int, seed: int, limit: int | None
     import keras
 
     import mtlzoo
-    from mtlzoo import testing
+    from mtlzoo.seeding import seed_everything
 
     keras.backend.clear_session()
-    testing.seed_everything(seed)
+    seed_everything(seed)
     train = mtlzoo.data.get("multimnist", split="train", data_dir=data_dir, seed=seed, download=False)
     test = mtlzoo.data.get("multimnist", split="test", data_dir=data_dir, seed=seed, download=False)
     if limit:

@@ -58,7 +58,7 @@ def main(argv=None) -> int:
     import numpy as np
 
     import mtlzoo
-    from mtlzoo.testing import seed_everything
+    from mtlzoo.seeding import seed_everything
     from mtlzoo.tools.split_search import GreedySplitSearch
 
     info = mtlzoo.data.info(args.data)

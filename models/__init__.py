@@ -13,8 +13,11 @@ model card, ``card(name, weights)``) or the path of a ``.weights.h5`` file.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from typing import Any
 
+from mtlzoo.models.partitioned_network import PartitionedNetwork
 from mtlzoo.models.zoo_entry import ZooEntry
 from mtlzoo.registry import Registry
 
@@ -106,15 +109,13 @@ def card(name: str, weights: str) -> dict:
 
 
 def _register_builtin() -> None:
-    from mtlzoo.models.zoo import (  # noqa: F401  (importing registers each entry)
-        cross_stitch_lenet,
-        lenet_bn_tree,
-        multimnist_lenet,
-        resnet18_multihead,
-        resnet50_psp,
-    )
+    """Import every module of ``models/zoo/``: each registers its entry at its bottom (register once)."""
+    from mtlzoo.models import zoo
+
+    for info in sorted(pkgutil.iter_modules(zoo.__path__), key=lambda m: m.name):
+        importlib.import_module(f"{zoo.__name__}.{info.name}")
 
 
 _register_builtin()
 
-__all__ = ["ZooEntry", "card", "entry", "get", "names", "register", "weights_names"]
+__all__ = ["PartitionedNetwork", "ZooEntry", "card", "entry", "get", "names", "register", "weights_names"]

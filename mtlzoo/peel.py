@@ -20,8 +20,15 @@ def peel(network, task: str, name: str | None = None):
         equals ``network``'s output for that task. The original is untouched.
 
     Example:
-        >>> single = mtlzoo.peel(model, "left")          # doctest: +SKIP
-        >>> single.predict(x)["left"]                     # doctest: +SKIP
+        >>> import numpy as np
+        >>> from mtlzoo.testing import tiny_tree_network
+        >>> model = tiny_tree_network()                   # tasks a, b, c
+        >>> single = mtlzoo.peel(model, "a")
+        >>> single.tasks, single.tree.paths["a"]
+        (('a',), ('root', 'trunk', 'branch', 'head_a'))
+        >>> x = np.ones((2, 3), "float32")
+        >>> bool(np.allclose(single(x)["a"], model(x)["a"]))
+        True
     """
     if isinstance(network, TaskTree):
         return peel_tree(network, task)

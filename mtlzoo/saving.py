@@ -14,10 +14,8 @@ SERIALIZABLE_MODULES = (
     "mtlzoo.tree_network",
     "mtlzoo.heads",
     "mtlzoo.layers",
-    "mtlzoo.training",
-    "mtlzoo.models",
-    "mtlzoo.tools.split_search.slimming",  # BatchNormSlimming, a gamma regularizer kept in saved models
-    "mtlzoo.tools.partition_search.partitioned_network",  # PartitionedNetwork (seed 004's masked network)
+    "mtlzoo.training",  # BatchNormSlimming (a gamma regularizer kept in saved models)
+    "mtlzoo.models",  # PartitionedNetwork (seed 004's masked network)
 )
 
 _done = False

@@ -27,7 +27,15 @@ def split(network, block: str, partition: Iterable[Iterable[str]], names: Sequen
         more parameters. The original is untouched.
 
     Example:
-        >>> wider = mtlzoo.split(model, "trunk", [["a", "b"], ["c"]])   # doctest: +SKIP
+        >>> import numpy as np
+        >>> from mtlzoo.testing import tiny_tree_network
+        >>> model = tiny_tree_network()                   # trunk's children: branch (tasks a, b), head_c
+        >>> wider = mtlzoo.split(model, "trunk", [["branch"], ["head_c"]])
+        >>> wider.tree.paths["c"]
+        ('root', 'trunk_2', 'head_c')
+        >>> x = np.ones((2, 3), "float32")
+        >>> bool(np.allclose(wider(x)["c"], model(x)["c"]))
+        True
     """
     if isinstance(network, TaskTree):
         return split_tree(network, block, partition, names)

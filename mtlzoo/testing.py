@@ -18,19 +18,13 @@ from typing import Any
 
 import numpy as np
 
+from mtlzoo.seeding import seed_everything  # re-exported: tests and users' tests import it from here
 from mtlzoo.task_tree import TaskTree
 
 #: Default widths (output units) of the tiny tree's blocks; heads have 2-4 outputs.
 TINY_WIDTHS = {"root": 8, "trunk": 6, "branch": 5, "head_a": 2, "head_b": 3, "head_c": 4, "head_d": 2}
 #: Input features of the tiny tree network.
 TINY_INPUT_DIM = 3
-
-
-def seed_everything(seed: int = 0) -> None:
-    """Seed Python's ``random``, NumPy and the Keras backend (TensorFlow) at once."""
-    import keras
-
-    keras.utils.set_random_seed(int(seed))
 
 
 def tiny_tree(extra_tasks: Sequence[str] = ()) -> TaskTree:

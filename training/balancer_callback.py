@@ -14,7 +14,16 @@ class BalancerCallback(keras.callbacks.Callback):
     epoch's logs (e.g. ``hybrid_phase``).
 
     Example:
-        >>> model.fit(ds, epochs=3, callbacks=[BalancerCallback()])   # doctest: +SKIP
+        >>> import numpy as np
+        >>> from mtlzoo.testing import tiny_tree_network
+        >>> from mtlzoo.training import MultiTaskModel
+        >>> model = tiny_tree_network(model_class=MultiTaskModel)           # tasks a, b, c
+        >>> x = np.ones((4, 3), "float32")
+        >>> y = {"a": np.zeros((4, 2), "float32"), "b": np.zeros((4, 3), "float32"), "c": np.zeros((4, 4), "float32")}
+        >>> model.compile(optimizer="sgd", loss="mse", balancer="hybrid")
+        >>> history = model.fit(x, y, epochs=2, verbose=0)      # fit adds a BalancerCallback itself
+        >>> len(history.history["hybrid_phase"])                # 0: GradNorm, 1: MGDA-UB, once per epoch
+        2
     """
 
     def on_epoch_end(self, epoch, logs=None):

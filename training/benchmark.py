@@ -38,6 +38,8 @@ from typing import Any
 
 import numpy as np
 
+from mtlzoo.training.step_timing import interleaved_rounds, time_steps  # time_steps: re-exported, part of the API
+
 #: Balancers of the first release that take one full backward pass per task (see :func:`is_slow`).
 SLOW_BALANCERS = ("mgda", "pcgrad")
 #: What ``mtlzoo bench --preset lenet`` compares: every registered balancer (:func:`expand`).
@@ -142,16 +144,6 @@ def build_compiled(model: str, balancer: str, model_options: Mapping | None = No
                 metrics=[], balancer=make_balancer(balancer) if isinstance(balancer, str) else balancer,
                 **no_search)
     return net
-
-
-def time_steps(step: Callable[[], Any], steps: int) -> list[float]:
-    """Seconds of each of ``steps`` calls of ``step`` (which must block until the step is done)."""
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return times
 
 
 def expand(balancers: Sequence[str]) -> list[str]:
@@ -263,17 +255,23 @@ def run_benchmark(model: str = "multimnist_lenet", balancers: Sequence[str] = ("
                       "times": [], "rounds": [], "plan": plan}
     if warmup:
         say(f"warming up: {warmup} step{'s' * (warmup > 1)} per balancer")
-    for run in runs.values():  # after all tracing: the first call after another trace runs slow
-        time_steps(run["step"], warmup)
-    for r in range(rounds):
-        for name, run in runs.items():
-            count = run["plan"][r]
-            if count and run["first"] > SLOW_SECONDS:
-                say(f"round {r + 1}/{rounds}: timing {count} step{'s' * (count > 1)} of {name}")
-            run["rounds"].append(time_steps(run["step"], count))
-            run["times"] += run["rounds"][-1]
-        say(f"round {r + 1}/{rounds} done; median ms so far: "
-            + ", ".join(f"{name} {1000 * float(np.median(run['times'])):.1f}" for name, run in runs.items()))
+
+    def before(r: int, name: str, count: int) -> None:
+        if runs[name]["first"] > SLOW_SECONDS:
+            say(f"round {r + 1}/{rounds}: timing {count} step{'s' * (count > 1)} of {name}")
+
+    def after_round(r: int, seconds: dict) -> None:
+        say(f"round {r + 1}/{rounds} done; median ms so far: " + ", ".join(
+            f"{name} {1000 * float(np.median([t for part in times for t in part])):.1f}"
+            for name, times in seconds.items()))
+
+    # warm-up after all tracing (the first call after another trace runs slow), then the rounds
+    timed = interleaved_rounds({name: run["step"] for name, run in runs.items()},
+                               {name: run["plan"] for name, run in runs.items()}, warmup=warmup,
+                               before=before, after_round=after_round)
+    for name, run in runs.items():
+        run["rounds"] = timed["seconds"][name]
+        run["times"] = [t for part in run["rounds"] for t in part]
     net = runs["uniform"]["net"]
     return _summary(model, model_options, net, batch_size, warmup, rounds, runs)
 

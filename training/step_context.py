@@ -148,7 +148,7 @@ class StepContext:
 
         Latent gradients are per-sample, so replicas all-reduce their local Gram
         matrices; parameter gradients are sums over samples, so replicas
-        all-reduce the gradients themselves first (DESIGN.md, Distribution).
+        all-reduce the gradients themselves first (ARCHITECTURE.md, Distribution).
         """
         gram = None
         for j in range(len(vectors[0])):  # one tensor at a time: no T x (all parameters) copy

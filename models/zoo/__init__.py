@@ -1,1 +1,2 @@
-"""Zoo entries: one file per registered model."""
+"""Zoo entries: one file per registered model, each calling ``register(ZooEntry(...))`` at its bottom;
+``mtlzoo.models`` imports every module here, so a new entry is one file."""

@@ -5,11 +5,13 @@ from __future__ import annotations
 import click
 
 from mtlzoo.cli.error_handling_group import ErrorHandlingGroup
+from mtlzoo.cli.quiet_start import quiet_start
 
 
 @click.group("mtlzoo", cls=ErrorHandlingGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, envvar="MTLZOO_DEBUG",
-              help="Print the full traceback of an unexpected error instead of a one-line message "
+              help="Print the full traceback of an unexpected error instead of a one-line message, and "
+                   "TensorFlow's start-up log lines (hidden otherwise, unless you set TF_CPP_MIN_LOG_LEVEL) "
                    "(also MTLZOO_DEBUG=1).")
 @click.version_option(package_name="mtlzoo")
 def main(debug: bool) -> None:
@@ -31,6 +33,7 @@ def main(debug: bool) -> None:
       mtlzoo reproduce multimnist_table3 --data-dir ~/data --epochs 10
       mtlzoo --debug train --data multimnist --data-dir ~/data
     """
+    quiet_start(debug)
 
 
 def _register_commands() -> None:

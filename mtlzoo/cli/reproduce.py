@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import shlex
 import sys
+import textwrap
 
 import click
 
 from mtlzoo.cli.shared_options import data_dir_option
+from mtlzoo.tools.reproduce import EXPERIMENTS  # read off the experiment modules: no TensorFlow, --help stays fast
 
-# The experiment names without importing the library (``--help`` stays fast).
-NAMES = ("multimnist_table3", "hybrid_speed", "line_search_timing", "split_search", "partition", "celeba_radar",
-         "multimnist_leaderboard")
+NAMES = tuple(EXPERIMENTS)
+
+
+def _with_experiments(fn):
+    """Put every experiment's name and description into the docstring's ``{experiments}`` line."""
+    lines = []
+    for name, (_, text) in EXPERIMENTS.items():
+        wrapped = textwrap.wrap(text, 54)
+        first = f"      {name:<19} {wrapped[0]}" if len(name) < 20 else f"      {name}  {wrapped[0]}"
+        lines += [first, *(" " * 26 + more for more in wrapped[1:])]
+    fn.__doc__ = fn.__doc__.replace("      {experiments}", "\n".join(lines))
+    return fn
 
 
 @click.command()
@@ -31,22 +42,13 @@ NAMES = ("multimnist_table3", "hybrid_speed", "line_search_timing", "split_searc
               help="multimnist_table3 and multimnist_leaderboard: the methods to train and tabulate, "
                    "comma-separated (table3: single_task, uniform, grid, uncertainty, gradnorm, mgda_ub, hybrid, "
                    "fast_line_search; leaderboard: single_task and any balancer). [default: all]")
+@_with_experiments
 def reproduce(name, epochs, seeds, data_dir, limit, width, run_dir, methods):
     """Rerun a seed's experiment and write report.md, CSV tables and PNG plots.
 
     \b
     Experiments:
-      multimnist_table3   seed 002 Table 3 + Fig. 3: single task, uniform, grid,
-                          uncertainty, GradNorm, MGDA-UB, hybrid, fast line search
-      hybrid_speed        seed 000 Fig. 6 + Fig. 4: loss vs wall time, Pareto-
-                          stationary fraction per epoch
-      line_search_timing  seed 001 Table 1: time per epoch of fast/classic line
-                          search, SGD, MGDA-UB
-      split_search        seed 000 Table 1: greedy split search vs random splits
-      partition           seed 004 Table 2: feature partitionings
-      celeba_radar        seed 002 Fig. 2: per-attribute error radar (needs CelebA)
-      multimnist_leaderboard  every registered balancer and single task on
-                          MultiMNIST: accuracy, Δm%, s/epoch, rank
+      {experiments}
 
     Each training or measurement is a unit saved in the folder as it finishes,
     so an interrupted reproduction resumes where it stopped when rerun with the
@@ -75,8 +77,10 @@ def reproduce(name, epochs, seeds, data_dir, limit, width, run_dir, methods):
     # methods may change between invocations: finished units are kept by method and seed
     conflicts = run.conflicts(settings, ignore=("methods",))
     if conflicts:
-        differ = "; ".join(f"--{k} {saved!r} (saved) vs {now!r} (now)" for k, (saved, now) in conflicts.items())
-        raise click.ClickException(f"Reproduction folder {folder.path} was made with other options: {differ}. "
+        from mtlzoo.option_conflicts import saved_vs_now
+
+        raise click.ClickException(f"Reproduction folder {folder.path} was made with other options: "
+                                   f"{saved_vs_now(conflicts, flags=True)}. "
                                    f"Rerun with the saved options to resume it, or pass a new --run-dir.")
     run.write_config({"command": options.command, "options": settings})
     click.echo(f"Reproducing {name}: {experiments.description(name)}.\nFolder: {folder.path}", err=True)

@@ -15,6 +15,7 @@ from typing import Any
 
 from mtlzoo.atomic_file import atomic_file, remove_stale_temporaries
 from mtlzoo.cli.run_backup import RunBackup, load_state
+from mtlzoo.jsonable import jsonable
 
 
 class RunFolder:
@@ -370,19 +371,6 @@ def _same(a: Any, b: Any) -> bool:
     if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
         return math.isclose(float(a), float(b), rel_tol=1e-6, abs_tol=0.0)  # float32 round-off
     return jsonable(a) == jsonable(b)
-
-
-def jsonable(value: Any) -> Any:
-    """Tuples to lists, numpy scalars to Python numbers, paths to strings (recursively)."""
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    if hasattr(value, "item") and callable(value.item):
-        return value.item()
-    return value
 
 
 def _number(key: str, text: str | None) -> Any:

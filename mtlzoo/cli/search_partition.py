@@ -133,12 +133,14 @@ def _check_partition_run(run: Path, options: dict) -> None:
     config = run / _PARTITION_CONFIG
     if not config.is_file():
         return
-    old = json.loads(config.read_text())
-    changed = ", ".join("--" + k.replace("_", "-") for k in sorted(set(old) | set(options))
-                        if old.get(k) != options.get(k))
-    if changed:
-        raise click.ClickException(f"{run} holds a partition search with other options ({changed} differ); rerun "
-                                   "with the same options to resume it, or pass a new --run-dir.")
+    from mtlzoo.option_conflicts import differing, saved_vs_now
+
+    differ = dict(sorted(differing(json.loads(config.read_text()), options, either=True).items()))
+    if differ:
+        changed = ", ".join("--" + k.replace("_", "-") for k in differ)
+        raise click.ClickException(f"{run} holds a partition search with other options ({changed} differ): "
+                                   f"{saved_vs_now(differ, flags=True)}; rerun with the same options to resume it, "
+                                   "or pass a new --run-dir.")
 
 
 def _partition_data(data_name, data_dir, limit, seed, tasks):
@@ -159,27 +161,12 @@ def _run_partition_search(run: Path, options, tasks, train, val):
 
 def _train_final(run: Path, options, tasks, chosen, train, test) -> dict:
     """Train the baselines and the chosen P̃ fully (results kept in final.json as they finish)."""
-    import numpy as np
+    from mtlzoo.tools.partition_search.partition_pipeline import train_final_partitions
 
-    from mtlzoo.cli.run_folder import RunFolder
-    from mtlzoo.tools.partition_search.baselines import BASELINES, baseline_partition
-    from mtlzoo.tools.partition_search.partition_pipeline import train_final_partition
-
-    path = run / "final.json"
-    done = json.loads(path.read_text()) if path.is_file() else {}
-    rows = {name: baseline_partition(name, len(tasks)) for name in BASELINES}
-    rows[options["strategy"]] = np.asarray(chosen)
-    for name, P in rows.items():
-        if name in done and np.allclose(done[name]["P"], P):
-            continue
-        done[name] = train_final_partition(P, train, test, tasks, epochs=options["final_epochs"],
-                                           width=options["width"], hidden=options["hidden"],
-                                           temperature=options["temperature"], batch_size=options["batch_size"],
-                                           seed=options["seed"])
-        RunFolder(run).write_json(path, done)  # temp file + os.replace
-        row = done[name]
-        click.echo(f"{name:>11}: mean test accuracy {row['mean']:.4f}, channel use {row['channel_use']:.3f}")
-    return {name: done[name] for name in rows}
+    return train_final_partitions(run / "final.json", {options["strategy"]: chosen}, train, test, tasks,
+                                  log=click.echo, epochs=options["final_epochs"], width=options["width"],
+                                  hidden=options["hidden"], temperature=options["temperature"],
+                                  batch_size=options["batch_size"], seed=options["seed"])
 
 
 def _write_partition_report(run: Path, options, tasks, searcher, chosen, final) -> Path:
@@ -195,17 +182,13 @@ def _write_partition_report(run: Path, options, tasks, searcher, chosen, final) 
     else:
         plot_score_vs_channel_use(rows, run / "fig4.png", title=f"{options['data']}: distillation score vs channel use")
     plot_partition(chosen, list(tasks), run / "partition.png")
+    from mtlzoo.tools.reproduce.partition_table import table2_lines, table_rows
+
     best = searcher.best()
-    head = ["Partitioning", *tasks, "mean", "channel use"]
+    table = table_rows([{"partitioning": name, **row} for name, row in final.items()], list(tasks))
     lines = [f"# Partition search on {options['data']} ({options['strategy']}, seed {options['seed']})", "",
              "Test accuracy (%) after full training with the curriculum (temperature "
-             f"{options['temperature']}), seed 004 Table 2 layout:", "",
-             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for name, row in final.items():
-        label = name.replace("_", " ") if name in ("independent", "share_half", "share_all") \
-            else f"{name} (wd {wd:g})"
-        cells = [f"{100 * row['accuracy'][t]:.1f}" for t in tasks]
-        lines.append(f"| {label} | " + " | ".join(cells) + f" | {100 * row['mean']:.1f} | {row['channel_use']:.3f} |")
+             f"{options['temperature']}), seed 004 Table 2 layout:", "", *table2_lines(table, list(tasks), wd)]
     matrix = "\n".join("    " + "  ".join(f"{v:.3f}" for v in r) for r in chosen.tolist())
     lines += ["", f"Search: {len(rows)} of {options['trials']} trials scored by distillation "
               f"({options['distill_steps']} steps); best reward {best['reward']:.4f} (score {best['score']:.4f}, "

@@ -67,7 +67,8 @@ def register(name: str, loader, info: DatasetInfo) -> None:
         >>> import tensorflow as tf
         >>> def toy(split="train", batch_size=2, data_dir=None, seed=0):
         ...     return tf.data.Dataset.from_tensors((tf.zeros([2, 1]), {"t": tf.zeros([2], tf.int32)}))
-        >>> register("toy_doc", toy, DatasetInfo("toy_doc", "", (1,), (TaskInfo("t", "classification", 2),)))
+        >>> info = DatasetInfo("toy_doc", "", (1,), (TaskInfo("t", "classification", 2),))
+        >>> _ = "toy_doc" in names() or register("toy_doc", toy, info)   # a name is registered once
         >>> "toy_doc" in names()
         True
     """

@@ -27,8 +27,8 @@ except ModuleNotFoundError:  # Python 3.10
 ROOT = Path(__file__).resolve().parents[2]
 MNIST = Path(os.environ.get("MTLZOO_TEST_MNIST", ROOT.parent / "shared" / "data" / "mnist.npz"))
 #: What the zoo ships (issue 20): (model, weights) -> the data its card must name.
-EXPECTED = {("cross_stitch_lenet", "multimnist"): "multimnist", ("lenet_bn_tree", "planted_mnist"): "planted_mnist",
-            ("multimnist_lenet", "multimnist"): "multimnist"}
+#: cross_stitch_lenet's weights are not shipped yet (README "Trained weights"): its 30-epoch run is unfinished.
+EXPECTED = {("lenet_bn_tree", "planted_mnist"): "planted_mnist", ("multimnist_lenet", "multimnist"): "multimnist"}
 
 
 def _images(batch=4, seed=0):

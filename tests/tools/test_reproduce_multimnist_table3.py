@@ -96,16 +96,6 @@ def test_cli_every_method_on_real_mnist(tmp_path):
     assert "Grid search: " in text
 
 
-def test_cli_names_match_the_registry():
-    from mtlzoo.cli.reproduce import NAMES
-
-    assert NAMES == tuple(experiments.names())  # the CLI lists them without importing the library
-    for name in NAMES:
-        assert callable(experiments.get(name)) and experiments.description(name)
-    with pytest.raises(ValueError, match="unknown experiment 'nope'"):
-        experiments.get("nope")
-
-
 def test_methods_from_the_options_run_in_the_order_given_and_tabulate_in_the_seeds(tmp_path):
     from mtlzoo.training import Recipe
 

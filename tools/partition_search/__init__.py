@@ -42,7 +42,7 @@ __all__ = [
     "sample_partition",
 ]
 
-from mtlzoo.tools.partition_search.partitioned_network import PartitionedNetwork  # noqa: E402
+from mtlzoo.models.partitioned_network import PartitionedNetwork  # noqa: E402
 from mtlzoo.tools.partition_search.pruning import pruned_parameter_count, prune  # noqa: E402
 
 __all__ += ["PartitionedNetwork", "prune", "pruned_parameter_count"]

@@ -45,7 +45,7 @@ import tensorflow as tf
 from keras import ops
 
 from mtlzoo.tools.partition_search.mask_program import masks_for_widths
-from mtlzoo.tools.partition_search.partitioned_network import PartitionedNetwork
+from mtlzoo.models.partitioned_network import PartitionedNetwork
 from mtlzoo.tools.partition_search.teachers import as_arrays, train_teachers  # noqa: F401 (train_teachers: the docstring examples)
 
 TARGETS = ("conv1",)

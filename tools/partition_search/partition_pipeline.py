@@ -6,7 +6,9 @@ the reproduction runs exactly the command's pipeline:
 - :func:`partition_data`: ``(train, validation, test)`` arrays; validation = the last 1/6 of train;
 - :func:`run_partition_search`: single-task teachers (cached in ``<run_dir>/teachers``), then the
   resumable :class:`PartitionSearch` scored by distillation (seed 004 §4.2);
-- :func:`train_final_partition`: one full training of a ``P̃`` with the accuracy curriculum (A.2).
+- :func:`train_final_partition`: one full training of a ``P̃`` with the accuracy curriculum (A.2);
+- :func:`train_final_partitions`: the chosen ``P̃`` and the fixed baselines, each kept in ``final.json``
+  as it finishes (what ``mtlzoo search partition`` trains after the search).
 
 Example:
     >>> tasks = {"left": 10, "right": 10}                                                     # doctest: +SKIP
@@ -90,7 +92,7 @@ def run_partition_search(run_dir, tasks, train, val, strategy: str = "es", trial
     """
     import keras
 
-    from mtlzoo.testing import seed_everything
+    from mtlzoo.seeding import seed_everything
     from mtlzoo.tools.partition_search.distillation import DistillationScorer
     from mtlzoo.tools.partition_search.partition_search import PartitionSearch
     from mtlzoo.tools.partition_search.teachers import train_teachers
@@ -144,3 +146,43 @@ def train_final_partition(P, train, test, tasks: Mapping[str, int], epochs: int 
                                        temperature=temperature, seed=seed)
     return {"P": P.tolist(), "accuracy": accuracy, "mean": float(np.mean(list(accuracy.values()))),
             "channel_use": float(use), "seconds": time.perf_counter() - start}
+
+
+def train_final_partitions(path, chosen: Mapping, train, test, tasks: Mapping[str, int],
+                           log: Callable[[str], None] | None = None, **settings) -> dict:
+    """Train seed 004's fixed baselines and the ``chosen`` partitions fully; resumable through ``path``.
+
+    A row whose ``P̃`` is already in ``path`` (a JSON file) is not trained again; each finished row is
+    written to ``path`` at once (atomically), so an interrupted call loses at most the row in training.
+
+    Args:
+        path: the JSON file of finished rows (``final.json``).
+        chosen: ``{name: P̃}`` of the searched partitions (e.g. ``{"es": P}``), trained after the baselines.
+        train, test: ``(images, {task: labels})`` arrays.
+        tasks: ``{task: classes}``.
+        log: called with one line per finished row (default: silent).
+        **settings: :func:`train_final_partition` options (``epochs``, ``width``, ``hidden``,
+            ``temperature``, ``batch_size``, ``seed``).
+
+    Returns:
+        ``{name: train_final_partition(...) result}``: the baselines, then ``chosen``.
+    """
+    import json
+
+    from mtlzoo.atomic_file import atomic_file
+    from mtlzoo.tools.partition_search.baselines import BASELINES, baseline_partition
+
+    path = Path(path)
+    done = json.loads(path.read_text()) if path.is_file() else {}
+    rows = {name: baseline_partition(name, len(tasks)) for name in BASELINES}
+    rows.update({name: np.asarray(P) for name, P in chosen.items()})
+    for name, P in rows.items():
+        if name in done and np.allclose(done[name]["P"], P):
+            continue
+        done[name] = train_final_partition(P, train, test, tasks, **settings)
+        with atomic_file(path, "w") as fh:
+            json.dump(done, fh, indent=2)
+        if log is not None:
+            row = done[name]
+            log(f"{name:>11}: mean test accuracy {row['mean']:.4f}, channel use {row['channel_use']:.3f}")
+    return {name: done[name] for name in rows}

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from mtlzoo.tools.partition_search.baselines import BASELINES, baseline_partition
 from mtlzoo.tools.partition_search.parameterization import channel_use as mean_channel_use
-from mtlzoo.tools.partition_search.partitioned_network import PartitionedNetwork
+from mtlzoo.models.partitioned_network import PartitionedNetwork
 from mtlzoo.tools.partition_search.task_curriculum import AccuracyCurriculum
 
 __all__ = ["train_partition"]

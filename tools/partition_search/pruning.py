@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from mtlzoo.tools.partition_search.partitioned_network import INPUT_SHAPE, KERNEL, PartitionedNetwork
+from mtlzoo.models.partitioned_network import INPUT_SHAPE, KERNEL, PartitionedNetwork
 
 __all__ = ["prune", "pruned_parameter_count"]
 

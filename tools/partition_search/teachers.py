@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mtlzoo.tools.partition_search.partitioned_network import PartitionedNetwork
+from mtlzoo.models.partitioned_network import PartitionedNetwork
 
 
 def as_arrays(data, what: str = "data", limit: int | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:

@@ -1,60 +1,77 @@
 """``mtlzoo reproduce``: experiments that regenerate the seeds' tables and figures.
 
-Each experiment is a module with a ``reproduce(folder, options)`` function that writes
-``report.md``, CSV tables and PNG plots into a :class:`ReproductionFolder` and skips the
-units of work an earlier, interrupted invocation finished.
+Each experiment is a module of this package that declares ``NAME = "..."`` and a one-line
+``DESCRIPTION = "..."`` and has a ``reproduce(folder, options)`` function that writes ``report.md``,
+CSV tables and PNG plots into a :class:`ReproductionFolder` and skips the units of work an earlier,
+interrupted invocation finished. The modules are found by reading their source (``ast``, no import),
+so listing the experiments (``mtlzoo reproduce --help``) imports neither TensorFlow nor an experiment.
 
 >>> "multimnist_table3" in names()
 True
+>>> description("partition")[:8]
+'seed 004'
 """
 
 from __future__ import annotations
 
+import ast
 import importlib
+import pkgutil
+from pathlib import Path
 
 from mtlzoo.tools.reproduce.reproduce_options import ReproduceOptions
 from mtlzoo.tools.reproduce.reproduction_folder import ReproductionFolder
 
-#: name -> (module, one-line description).
-EXPERIMENTS: dict[str, tuple[str, str]] = {
-    "multimnist_table3": ("mtlzoo.tools.reproduce.multimnist_table3",
-                          "seed 002 Table 3 and Fig. 3: single task, uniform, grid, uncertainty, GradNorm, "
-                          "MGDA-UB, hybrid and fast line search on MultiMNIST (mean +- 95% CI over seeds)"),
-    "hybrid_speed": ("mtlzoo.tools.reproduce.hybrid_speed",
-                     "seed 000 Fig. 6 and Fig. 4: loss against wall time for uniform, GradNorm, exact MGDA, "
-                     "MGDA-UB and hybrid; Pareto-stationary fraction per epoch"),
-    "line_search_timing": ("mtlzoo.tools.reproduce.line_search_timing",
-                           "seed 001 Table 1: relative time per epoch of fast and classical line search, "
-                           "SGD and MGDA-UB"),
-    "split_search": ("mtlzoo.tools.reproduce.split_search",
-                     "seed 000 Table 1: the greedy split search's steps on planted MNIST"),
-    "partition": ("mtlzoo.tools.reproduce.partition",
-                  "seed 004 Table 2: feature partitioning found by ES against the fixed partitionings"),
-    "celeba_radar": ("mtlzoo.tools.reproduce.celeba_radar",
-                     "seed 002 Fig. 2: per-attribute error radar chart on CelebA (needs CelebA)"),
-    "multimnist_leaderboard": ("mtlzoo.tools.reproduce.multimnist_leaderboard",
-                               "every registered balancer and single task on MultiMNIST: accuracy (mean +- 95% "
-                               "CI), Delta-m%, seconds per epoch, rank"),
-}
+
+def _declared(path: Path) -> dict[str, str]:
+    """The module-level string constants ``NAME`` and ``DESCRIPTION`` of the module at ``path``."""
+    found = {}
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):
+            for target in node.targets:
+                if isinstance(target, ast.Name) and target.id in ("NAME", "DESCRIPTION"):
+                    found[target.id] = node.value.value
+    return found
+
+
+def _discover() -> dict[str, tuple[str, str]]:
+    experiments: dict[str, tuple[str, str]] = {}
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        path = Path(__path__[0], f"{info.name}.py")
+        declared = _declared(path) if path.is_file() else {}
+        if "NAME" not in declared:
+            continue
+        name = declared["NAME"]
+        if name in experiments or not declared.get("DESCRIPTION"):
+            raise ValueError(f"{path}: experiment {name!r} " + ("is declared twice; give it another NAME."
+                             if name in experiments else "needs a one-line DESCRIPTION = '...'."))
+        experiments[name] = (f"{__name__}.{info.name}", declared["DESCRIPTION"])
+    return experiments
+
+
+#: name -> (module, one-line description), read from the experiment modules.
+EXPERIMENTS: dict[str, tuple[str, str]] = _discover()
 
 
 def names() -> list[str]:
-    """The experiment names, in the order of the issue."""
+    """The experiment names, sorted."""
     return list(EXPERIMENTS)
+
+
+def _known(name: str) -> tuple[str, str]:
+    if name not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {name!r}; known: {', '.join(EXPERIMENTS)}.")
+    return EXPERIMENTS[name]
 
 
 def get(name: str):
     """The ``reproduce(folder, options)`` function of experiment ``name``."""
-    if name not in EXPERIMENTS:
-        raise ValueError(f"unknown experiment {name!r}; known: {', '.join(EXPERIMENTS)}.")
-    return importlib.import_module(EXPERIMENTS[name][0]).reproduce
+    return importlib.import_module(_known(name)[0]).reproduce
 
 
 def description(name: str) -> str:
     """The one-line description of experiment ``name``."""
-    if name not in EXPERIMENTS:
-        raise ValueError(f"unknown experiment {name!r}; known: {', '.join(EXPERIMENTS)}.")
-    return EXPERIMENTS[name][1]
+    return _known(name)[1]
 
 
 __all__ = ["EXPERIMENTS", "ReproduceOptions", "ReproductionFolder", "description", "get", "names"]

@@ -33,6 +33,10 @@ from pathlib import Path
 from mtlzoo.tools.reproduce.reproduce_options import ReproduceOptions
 from mtlzoo.tools.reproduce.reproduction_folder import ReproductionFolder
 
+#: ``mtlzoo reproduce NAME``: this experiment's name and one-line description (read by the package).
+NAME = "celeba_radar"
+DESCRIPTION = "seed 002 Fig. 2: per-attribute error radar chart on CelebA (needs CelebA)"
+
 DATA = "celeba"
 MODEL = "resnet18_multihead"
 DEFAULT_EPOCHS = 3
@@ -70,9 +74,8 @@ def reproduce(folder: ReproductionFolder, options: ReproduceOptions) -> Path:
             key = f"{method}-seed{seed}"
             options.progress(index, total, f"{LABELS[method]}, seed {seed}")
             index += 1
-            if not folder.done(key):
-                folder.save_unit(key, train_and_measure(method, seed, epochs, options))
-            results.setdefault(method, []).append(folder.load_unit(key)["error"])
+            unit = folder.unit(key, lambda: train_and_measure(method, seed, epochs, options))
+            results.setdefault(method, []).append(unit["error"])
     errors = {LABELS[m]: {a: sum(r[a] for r in runs) / len(runs) for a in attributes} for m, runs in results.items()}
     from mtlzoo.tools.reproduce.celeba_radar_report import write_report
 
@@ -108,7 +111,7 @@ def train_and_measure(method: str, seed: int, epochs: int, options: ReproduceOpt
     import keras
 
     import mtlzoo
-    from mtlzoo.testing import seed_everything
+    from mtlzoo.seeding import seed_everything
 
     train, test = _data("train", seed, options), _data("test", seed, options)  # DataNotFoundError first
     seed_everything(seed)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from mtlzoo.tools.reproduce.report_tables import markdown_table
 from mtlzoo.tools.reproduce.reproduce_options import ReproduceOptions
 from mtlzoo.tools.reproduce.reproduction_folder import ReproductionFolder
 
@@ -27,13 +28,11 @@ def write_report(folder: ReproductionFolder, options: ReproduceOptions, errors: 
     folder.write_csv("errors", rows, ["attribute", *methods])
     folder.save_figure(radar_figure(errors, title="CelebA: test error (%) per attribute (seed 002 Fig. 2)"), "radar")
     mean = rows[-1]
-    head = ["attribute", *methods]
-    table = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    table += ["| " + r["attribute"].replace("_", " ") + " | " + " | ".join(f"{r[m]:.2f}" for m in methods) + " |"
-              for r in rows]
-    compare = ["| method | mean error (%), ours | seed 002 Table 1 |", "|---|---|---|"]
-    compare += [f"| {name} | {mean[name]:.2f} | {seed:.2f} |" if name in mean else f"| {name} | - | {seed:.2f} |"
-                for name, seed in SEED_TABLE1.items()]
+    table = markdown_table(["attribute", *methods],
+                           [[r["attribute"].replace("_", " "), *(f"{r[m]:.2f}" for m in methods)] for r in rows])
+    compare = markdown_table(["method", "mean error (%), ours", "seed 002 Table 1"],
+                             [[name, f"{mean[name]:.2f}" if name in mean else "-", f"{seed:.2f}"]
+                              for name, seed in SEED_TABLE1.items()])
     best = min(methods, key=lambda m: mean[m])
     wins = {m: sum(1 for r in rows[:-1] if r[m] == min(r[k] for k in methods)) for m in methods}
     limit = "all 162,770 training / 19,962 test images" if options.limit is None else \

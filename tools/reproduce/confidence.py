@@ -40,7 +40,7 @@ def format_ci(values: Sequence[float], scale: float = 100.0, digits: int = 2) ->
         >>> format_ci([0.9, 0.92, 0.94])
         '92.00 ± 4.97'
     """
+    from mtlzoo.tools.reproduce.report_tables import pm
+
     mean, half = mean_ci(values)
-    if math.isnan(half):
-        return f"{mean * scale:.{digits}f}"
-    return f"{mean * scale:.{digits}f} ± {half * scale:.{digits}f}"
+    return pm(mean * scale, half * scale, digits)

@@ -36,6 +36,11 @@ from mtlzoo.tools.reproduce import hybrid_speed_report as report
 from mtlzoo.tools.reproduce import hybrid_speed_summary as summary
 from mtlzoo.tools.reproduce import hybrid_speed_training as training
 
+#: ``mtlzoo reproduce NAME``: this experiment's name and one-line description (read by the package).
+NAME = "hybrid_speed"
+DESCRIPTION = ("seed 000 Fig. 6 and Fig. 4: loss against wall time for uniform, GradNorm, exact MGDA, MGDA-UB and "
+               "hybrid; Pareto-stationary fraction per epoch")
+
 #: Epochs when ``options.epochs`` is not given (about 15 minutes for 3 seeds on 2 idle cores).
 DEFAULT_EPOCHS = 8
 
@@ -79,11 +84,7 @@ def reproduce(folder, options) -> Path:
     for i, (balancer, seed) in enumerate(todo):
         key = unit_key(balancer, seed)
         options.progress(i, len(todo), f"hybrid_speed: {balancer}, seed {seed}, {epochs} epochs")
-        if folder.done(key):
-            result = folder.load_unit(key)
-        else:
-            result = training.train_unit(balancer, seed, epochs, options)
-            folder.save_unit(key, result)
+        result = folder.unit(key, lambda: training.train_unit(balancer, seed, epochs, options))
         if result.get("epochs") != epochs:
             raise ValueError(f"{folder.unit_path(key)} holds a {result.get('epochs')}-epoch run, not {epochs}; "
                              "use a new folder or delete the units to rerun with another --epochs.")

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from mtlzoo.tools.reproduce.hybrid_speed_summary import mean as mean_of
+from mtlzoo.tools.reproduce.report_figures import label_axes, pyplot
+from mtlzoo.tools.reproduce.report_tables import markdown_table
+
 #: Seed 000's reported findings (no numbers are published; §4.4, Obs. 4.1 / Fig. 4, §4.5 / Fig. 6).
 PUBLISHED = (
     ("§4.4", "solving the min-norm problem at every step slows training \"by several tens of times\" "
@@ -34,12 +38,7 @@ def fmt(value, digits: int = 3) -> str:
 
 def plot_loss_vs_time(folder, curves: Sequence[Mapping], name: str = "hybrid_speed_loss_vs_time"):
     """Fig. 6 layout: training loss and test loss against cumulative training seconds, one line per balancer."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = pyplot().subplots(1, 2, figsize=(11, 4))
     for balancer in dict.fromkeys(r["balancer"] for r in curves):
         rows = [r for r in curves if r["balancer"] == balancer]
         trained = [r for r in rows if r["epoch"] > 0]
@@ -48,10 +47,7 @@ def plot_loss_vs_time(folder, curves: Sequence[Mapping], name: str = "hybrid_spe
         axes[1].plot([r["seconds"] for r in rows], [r["val_loss"] for r in rows], marker="o", ms=3,
                      label=balancer)
     for ax, what in zip(axes, ("training loss (epoch mean, sum of tasks)", "test loss (sum of tasks)")):
-        ax.set_xlabel("training wall time (s, mean over seeds)")
-        ax.set_ylabel(what)
-        ax.grid(alpha=0.3)
-        ax.legend()
+        label_axes(ax, "training wall time (s, mean over seeds)", what)
     fig.suptitle("Loss against wall time (seed 000 Fig. 6 layout)")
     return folder.save_figure(fig, name)
 
@@ -59,12 +55,7 @@ def plot_loss_vs_time(folder, curves: Sequence[Mapping], name: str = "hybrid_spe
 def plot_stationary(folder, curves: Sequence[Mapping], balancers: Sequence[str],
                     name: str = "hybrid_speed_pareto_stationary"):
     """Fig. 4 layout: per epoch, the percentage of Pareto-stationary steps of the min-norm balancers."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    fig, ax = pyplot().subplots(figsize=(6.5, 4))
     for balancer in balancers:
         rows = [r for r in curves if r["balancer"] == balancer and r["epoch"] > 0]
         if rows:
@@ -74,32 +65,27 @@ def plot_stationary(folder, curves: Sequence[Mapping], balancers: Sequence[str],
         if phase:
             ax.axvspan(phase[0]["epoch"] + 0.5, rows[-1]["epoch"] + 0.5, color="grey", alpha=0.15,
                        label="hybrid in MGDA-UB phase (mean over seeds > 0)")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("Pareto-stationary steps (%)")
     top = max([100 * (r["pareto_stationary"] or 0.0) for r in curves if r["balancer"] in balancers] + [0.0])
     ax.set_ylim(0, max(10.0, 1.15 * top))
-    ax.grid(alpha=0.3)
-    ax.legend()
-    ax.set_title("Pareto-stationary fraction per epoch (seed 000 Fig. 4 layout)")
+    label_axes(ax, "epoch", "Pareto-stationary steps (%)",
+               "Pareto-stationary fraction per epoch (seed 000 Fig. 4 layout)")
     return folder.save_figure(fig, name)
 
 
 def table(rows: Sequence[Mapping]) -> str:
     """The per-balancer summary as a markdown table."""
-    lines = ["| balancer | s/epoch | × uniform | 1st epoch s | train loss | test loss | test loss left / right "
-             "| test acc left / right | s to uniform's final train loss (seeds) | stationary, last epoch "
-             "| hybrid switch after epoch |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
-    for r in rows:
-        lines.append(
-            f"| {r['balancer']} | {fmt(r['seconds_per_epoch'])} | {fmt(r['ratio_to_uniform'])} "
-            f"| {fmt(r['first_epoch_seconds'])} | {fmt(r['train_loss'])} | {fmt(r['test_loss'])} "
-            f"| {fmt(r['test_left_loss'])} / {fmt(r['test_right_loss'])} "
-            f"| {fmt(r['test_left_accuracy'], 4)} / {fmt(r['test_right_accuracy'], 4)} "
-            f"| {fmt(r['time_to_uniform_loss']) if r['time_to_uniform_loss'] is not None else 'not reached'} "
-            f"({r['reached']}) | {fmt(r['pareto_stationary_last'])} "
-            f"| {r['hybrid_switch_epochs'].replace(',', ', ') or '–'} |")
-    return "\n".join(lines)
+    head = ["balancer", "s/epoch", "× uniform", "1st epoch s", "train loss", "test loss", "test loss left / right",
+            "test acc left / right", "s to uniform's final train loss (seeds)", "stationary, last epoch",
+            "hybrid switch after epoch"]
+    return "\n".join(markdown_table(head, [[
+        r["balancer"], *(fmt(r[k]) for k in ("seconds_per_epoch", "ratio_to_uniform", "first_epoch_seconds",
+                                             "train_loss", "test_loss")),
+        f"{fmt(r['test_left_loss'])} / {fmt(r['test_right_loss'])}",
+        f"{fmt(r['test_left_accuracy'], 4)} / {fmt(r['test_right_accuracy'], 4)}",
+        ("not reached" if r["time_to_uniform_loss"] is None else fmt(r["time_to_uniform_loss"]))
+        + f" ({r['reached']})",
+        fmt(r["pareto_stationary_last"]), r["hybrid_switch_epochs"].replace(",", ", ") or "–"] for r in rows],
+        align="lrrrrrrrrrl"))
 
 
 def _loss(curves: Sequence[Mapping], balancer: str, key: str = "loss") -> list[float]:
@@ -163,12 +149,6 @@ def reading(rows: Sequence[Mapping], curves: Sequence[Mapping], epochs: int) -> 
                  f"(after the first) took {fmt(spread)}× the fastest on average, so speed ratios are rough. The "
                  "balancer order rotates with the seed.")
     return " ".join(parts)
-
-
-def mean_of(values: Sequence[float | None]) -> float | None:
-    """The mean of the values that are not ``None``."""
-    values = [v for v in values if v is not None]
-    return sum(values) / len(values) if values else None
 
 
 def report_text(options, epochs: int, rows: Sequence[Mapping], curves: Sequence[Mapping], dataset: str,

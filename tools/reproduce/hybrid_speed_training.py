@@ -102,10 +102,10 @@ def train_unit(balancer: str, seed: int, epochs: int, options) -> dict:
         >>> train_unit("uniform", 0, 1, ReproduceOptions(limit=256, width=2))["epochs"]  # doctest: +SKIP
         1
     """
-    from mtlzoo import testing
+    from mtlzoo.seeding import seed_everything
 
     keras.backend.clear_session()
-    testing.seed_everything(seed)
+    seed_everything(seed)
     model = build_model(options)
     train, test = load_data(options, seed)
     model.compile(balancer=balancer)

@@ -38,6 +38,10 @@ import keras
 from mtlzoo.tools.reproduce import line_search_timing_report as report
 from mtlzoo.tools.reproduce import line_search_timing_rounds as rounds
 
+#: ``mtlzoo reproduce NAME``: this experiment's name and one-line description (read by the package).
+NAME = "line_search_timing"
+DESCRIPTION = "seed 001 Table 1: relative time per epoch of fast and classical line search, SGD and MGDA-UB"
+
 #: Epochs of training before the second timing when ``options.epochs`` is not given.
 DEFAULT_EPOCHS = 1
 #: The dataset (``mtlzoo.data`` name); the tests switch it to the offline ``multidigits``.
@@ -60,10 +64,10 @@ def load_train(options, seed: int):
 
 def measure(weights: dict, options, seed: int) -> dict:
     """Time every contender from its own ``weights[method]`` on the seed's first training batch."""
-    from mtlzoo import testing
+    from mtlzoo.seeding import seed_everything
 
     keras.backend.clear_session()
-    testing.seed_everything(seed)
+    seed_everything(seed)
     train, _ = load_train(options, seed)
     x, y = next(iter(train))
     models = {m: rounds.build_method(m, weights[m], options.width)[0] for m in rounds.METHODS}
@@ -72,10 +76,10 @@ def measure(weights: dict, options, seed: int) -> dict:
 
 def train_method(method: str, weights, epochs: int, options, seed: int) -> list:
     """Train contender ``method`` from ``weights`` for ``epochs`` epochs; its trained weights (NumPy)."""
-    from mtlzoo import testing
+    from mtlzoo.seeding import seed_everything
 
     keras.backend.clear_session()
-    testing.seed_everything(seed)
+    seed_everything(seed)
     model, variables = rounds.build_method(method, weights, options.width)
     train, _ = load_train(options, seed)
     model.fit(train, epochs=epochs, verbose=0)
@@ -90,10 +94,10 @@ def timing_unit(seed: int, epochs: int, options) -> dict:
         (timings as :func:`~mtlzoo.tools.reproduce.line_search_timing_rounds.time_rounds` returns them).
     """
     import mtlzoo
-    from mtlzoo import testing
+    from mtlzoo.seeding import seed_everything
 
     keras.backend.clear_session()
-    testing.seed_everything(seed)
+    seed_everything(seed)
     initial = [v.numpy() for v in mtlzoo.models.get("multimnist_lenet",
                                                      **({"width": options.width} if options.width else {})).weights]
     train, steps = load_train(options, seed)
@@ -124,11 +128,7 @@ def reproduce(folder, options) -> Path:
     for i, seed in enumerate(options.seed_list):
         key = f"timing-seed{seed}"
         options.progress(i, options.seeds, f"line_search_timing: seed {seed} (timing, {epochs} epoch(s), timing)")
-        if folder.done(key):
-            result = folder.load_unit(key)
-        else:
-            result = timing_unit(seed, epochs, options)
-            folder.save_unit(key, result)
+        result = folder.unit(key, lambda: timing_unit(seed, epochs, options))
         if result.get("epochs") != epochs:
             raise ValueError(f"{folder.unit_path(key)} was timed after {result.get('epochs')} epoch(s), not "
                              f"{epochs}; use a new folder or delete the units to rerun with another --epochs.")

@@ -12,6 +12,8 @@ import statistics
 from collections.abc import Mapping, Sequence
 
 from mtlzoo.tools.reproduce.line_search_timing_rounds import METHODS, SEARCH, SGD_RATE
+from mtlzoo.tools.reproduce.report_figures import pyplot
+from mtlzoo.tools.reproduce.report_tables import markdown_table, pm
 
 #: Seed 001 Table 1, MNIST column: (time relative to classical SGD, seconds per epoch).
 PUBLISHED = {"fast": (1.05, 143), "classic": (1.37, 195), "sgd": (1.0, 143), "mgda_ub": (0.95, 136)}
@@ -51,37 +53,32 @@ def table_rows(units: Sequence[Mapping]) -> list[dict]:
 
 
 def _cell(row: Mapping) -> str:
-    return f"{row['ratio_to_sgd']:.2f} ± {row['ratio_to_sgd_sd']:.2f} ({row['seconds_per_epoch']:.3g})"
+    return f"{pm(row['ratio_to_sgd'], row['ratio_to_sgd_sd'])} ({row['seconds_per_epoch']:.3g})"
 
 
 def table(rows: Sequence[Mapping], epochs: int) -> str:
     """Seed 001 Table 1's layout (method, time relative to SGD with seconds per epoch), ours next to theirs."""
     by = {(r["weights"], r["method"]): r for r in rows}
-    lines = [f"| | ours, initial weights | ours, after {epochs} epoch(s) | seed 001, MNIST | × MGDA-UB (initial / "
-             "trained) | trials per step (initial / trained) | mean η (initial / trained) |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    head = ["", "ours, initial weights", f"ours, after {epochs} epoch(s)", "seed 001, MNIST",
+            "× MGDA-UB (initial / trained)", "trials per step (initial / trained)", "mean η (initial / trained)"]
+    body = []
     for method in METHODS:
         init, trained = by["init", method], by["trained", method]
-        pub = PUBLISHED[method]
         trials = (f"{init['trials_mean']:.2f} / {trained['trials_mean']:.2f}"
                   if init["trials_mean"] is not None else "–")
         eta = f"{init['eta_mean']:.3g} / {trained['eta_mean']:.3g}" if init["eta_mean"] is not None else "–"
-        lines.append(f"| {LABELS[method]} | {_cell(init)} | {_cell(trained)} | {pub[0]} ({pub[1]}) "
-                     f"| {init['ratio_to_mgda_ub']:.2f} / {trained['ratio_to_mgda_ub']:.2f} | {trials} | {eta} |")
-    return "\n".join(lines)
+        body.append([LABELS[method], _cell(init), _cell(trained), "{} ({})".format(*PUBLISHED[method]),
+                     f"{init['ratio_to_mgda_ub']:.2f} / {trained['ratio_to_mgda_ub']:.2f}", trials, eta])
+    return "\n".join(markdown_table(head, body, align="lrrrrrr"))
 
 
 def plot_ratios(folder, rows: Sequence[Mapping], name: str = "line_search_timing"):
     """Bar chart: time per step relative to SGD, ours (initial and trained weights, sd over seeds) and seed 001's."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
 
     methods = list(METHODS)
     xs = np.arange(len(methods))
-    fig, ax = plt.subplots(figsize=(7.5, 4))
+    fig, ax = pyplot().subplots(figsize=(7.5, 4))
     for k, weights in enumerate(WEIGHTS):
         sel = [next(r for r in rows if r["weights"] == weights and r["method"] == m) for m in methods]
         ax.bar(xs + (k - 1) * 0.27, [r["ratio_to_sgd"] for r in sel], 0.27, yerr=[r["ratio_to_sgd_sd"] for r in sel],

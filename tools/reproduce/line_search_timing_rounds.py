@@ -16,8 +16,8 @@ The four contenders (seed 001 §5: eta_ub = 1, beta = 0.1, eps = 1e-10, eta_ub h
 from __future__ import annotations
 
 import statistics
-import time
 from collections.abc import Mapping, Sequence
+from functools import partial
 
 import numpy as np
 
@@ -98,18 +98,13 @@ def time_rounds(models: Mapping[str, object], x, y, rounds: int | None = None, s
     if rounds < 1 or steps < 1 or warmup < 0:
         raise ValueError(f"time_rounds: need rounds >= 1, steps >= 1, warmup >= 0; got {rounds}, {steps}, "
                          f"{warmup}.")
+    from mtlzoo.training.step_timing import interleaved_rounds
+
     names = list(models)
-    for name in names:
-        for _ in range(warmup):
-            models[name].train_on_batch(x, y, return_dict=True)
-    seconds: dict[str, list[float]] = {n: [] for n in names}
-    logs: dict[str, list[dict]] = {n: [] for n in names}
-    for r in range(rounds):
-        for name in names[r % len(names):] + names[:r % len(names)]:
-            start = time.perf_counter()
-            for _ in range(steps):
-                logs[name].append(models[name].train_on_batch(x, y, return_dict=True))
-            seconds[name].append((time.perf_counter() - start) / steps)
+    timed = interleaved_rounds({n: partial(models[n].train_on_batch, x, y, return_dict=True) for n in names},
+                               [steps] * rounds, warmup=warmup, rotate=True)
+    seconds = {n: [sum(part) / steps for part in timed["seconds"][n]] for n in names}
+    logs = timed["outputs"]
     searched = [n for n in names if logs[n] and "eta" in logs[n][0]]
     return {"median_step_seconds": {n: statistics.median(s) for n, s in seconds.items()},
             "step_seconds": seconds,

@@ -27,6 +27,11 @@ from pathlib import Path
 from mtlzoo.tools.reproduce.reproduce_options import ReproduceOptions
 from mtlzoo.tools.reproduce.reproduction_folder import ReproductionFolder
 
+#: ``mtlzoo reproduce NAME``: this experiment's name and one-line description (read by the package).
+NAME = "multimnist_leaderboard"
+DESCRIPTION = ("every registered balancer and single task on MultiMNIST: accuracy (mean +- 95% CI), Delta-m%, "
+               "seconds per epoch, rank")
+
 DEFAULT_EPOCHS = 10
 TASKS = ("left", "right")
 SINGLE_TASK = "single_task"
@@ -84,15 +89,14 @@ def reproduce(folder: ReproductionFolder, options: ReproduceOptions, methods=Non
     results = {}
     for index, (key, method, seed, task) in enumerate(units):
         options.progress(index, len(units), f"{method}" + (f", task {task}" if task else "") + f", seed {seed}")
-        if not folder.done(key):
-            folder.save_unit(key, run_unit(folder, key, method, seed, task, base, options))
-        results[key] = folder.load_unit(key)
+        results[key] = folder.unit(key, lambda: run_unit(folder, key, method, seed, task, base, options))
     return write_outputs(folder, options, base, methods, results, data)
 
 
-def base_recipe(recipe_cls, options: ReproduceOptions, data: str):
-    """The ``multimnist`` recipe with the options' epochs, data, limit and width (dropout kept)."""
-    recipe = recipe_cls.load("multimnist").replace(epochs=options.epochs_or(DEFAULT_EPOCHS), data=data,
+def base_recipe(recipe_cls, options: ReproduceOptions, data: str, default_epochs: int = DEFAULT_EPOCHS):
+    """The ``multimnist`` recipe with the options' epochs (else ``default_epochs``), data, limit and width (merged
+    into the model options: the recipe's dropout stays); ``multimnist_table3`` builds on it too."""
+    recipe = recipe_cls.load("multimnist").replace(epochs=options.epochs_or(default_epochs), data=data,
                                                    seeds=options.seed_list)
     if options.limit:
         recipe = recipe.replace(data_config={"limit": options.limit})

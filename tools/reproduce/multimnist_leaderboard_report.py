@@ -8,6 +8,8 @@ from pathlib import Path
 
 from mtlzoo.tools.reproduce.confidence import format_ci, mean_ci
 from mtlzoo.tools.reproduce.multimnist_leaderboard import SINGLE_TASK, TASKS
+from mtlzoo.tools.reproduce.report_figures import label_axes, pyplot
+from mtlzoo.tools.reproduce.report_tables import markdown_table, missing, pm
 
 COLUMNS = ("rank", "method", "seeds", "left_mean", "left_ci95", "right_mean", "right_ci95", "mean_mean", "mean_ci95",
            "delta_m", "delta_m_ci95", "vs_uniform", "vs_uniform_ci95", "seconds_per_epoch", "seconds_ci95",
@@ -83,42 +85,24 @@ def write_outputs(folder, options, base, methods, results, data) -> Path:
 
 
 def plot(folder, rows) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7.5, 5.5))
+    fig, ax = pyplot().subplots(figsize=(7.5, 5.5))
     markers = iter("osD^vP*Xph<>8dH" * 3)
     for row in rows:
         if math.isnan(row["seconds_per_epoch"]):
             continue
-        err = (lambda v: None if math.isnan(v) else v)
         single = row["method"] == SINGLE_TASK
-        ax.errorbar(row["seconds_per_epoch"], row["mean_mean"] * 100, xerr=err(row["seconds_ci95"]),
-                    yerr=None if err(row["mean_ci95"]) is None else row["mean_ci95"] * 100,
+        ax.errorbar(row["seconds_per_epoch"], row["mean_mean"] * 100,
+                    xerr=None if missing(row["seconds_ci95"]) else row["seconds_ci95"],
+                    yerr=None if missing(row["mean_ci95"]) else row["mean_ci95"] * 100,
                     fmt="k*" if single else next(markers), markersize=10 if single else 6, capsize=3, alpha=0.85,
                     label=f"{row['rank']}. {row['method']}")
         ax.annotate(row["method"], (row["seconds_per_epoch"], row["mean_mean"] * 100), fontsize=7,
                     xytext=(4, 3), textcoords="offset points")
-    ax.set_xlabel("training seconds per epoch (measured in this run; single task: both networks)")
-    ax.set_ylabel("mean test accuracy, left and right [%]")
-    ax.set_title("MultiMNIST leaderboard: accuracy against cost (mean ± 95% CI over seeds)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="best", ncol=2)
+    label_axes(ax, "training seconds per epoch (measured in this run; single task: both networks)",
+               "mean test accuracy, left and right [%]",
+               "MultiMNIST leaderboard: accuracy against cost (mean ± 95% CI over seeds)", fontsize=7, loc="best",
+               ncol=2)
     folder.save_figure(fig, "leaderboard")
-
-
-def _num(value, fmt="{:.2f}", signed=False) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    text = (("{:+" + fmt[2:]) if signed else fmt).format(value)
-    return text.replace("-", "+") if text.lstrip("+-").strip("0.") == "" else text  # no "-0.00"
-
-
-def _pm(mean, half, signed=False) -> str:
-    text = _num(mean, signed=signed)
-    return text if math.isnan(half) or text == "–" else f"{text} ± {half:.2f}"
 
 
 def report(rows, base, options, data, total_seconds) -> str:
@@ -140,15 +124,12 @@ def report(rows, base, options, data, total_seconds) -> str:
               "(median over each run's epochs after the first; single task: both networks), and its ratio to "
               "uniform's." + (" With one epoch per run the time is that epoch's, tracing the train step included: "
                               "train 3 or more epochs to compare costs." if base.epochs == 1 else ""), ""]
-    lines += ["| rank | method | left [%] | right [%] | mean [%] | Δm% | vs uniform [pts] | s/epoch | × uniform |",
-              "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for r in rows:
-        vs_uniform = "–" if r["method"] == "uniform" else _pm(r.get("vs_uniform", math.nan),
-                                                              r.get("vs_uniform_ci95", math.nan), True)
-        lines.append(f"| {r['rank']} | {r['method']} | {r['left']} | {r['right']} | {r['mean']} | "
-                     f"{_pm(r.get('delta_m', math.nan), r.get('delta_m_ci95', math.nan), True)} | "
-                     f"{vs_uniform} | "
-                     f"{_num(r['seconds_per_epoch'], '{:.1f}')} | {_num(r['time_vs_uniform'])} |")
+    lines += markdown_table(
+        ["rank", "method", "left [%]", "right [%]", "mean [%]", "Δm%", "vs uniform [pts]", "s/epoch", "× uniform"],
+        [[r["rank"], r["method"], r["left"], r["right"], r["mean"],
+          pm(r.get("delta_m"), r.get("delta_m_ci95"), signed=True),
+          "–" if r["method"] == "uniform" else pm(r.get("vs_uniform"), r.get("vs_uniform_ci95"), signed=True),
+          pm(r["seconds_per_epoch"], digits=1), pm(r["time_vs_uniform"])] for r in rows], align="rlrrrrrrr")
     lines += ["", reading(rows), "", f"Training and evaluating the units took {total_seconds / 60:.1f} min in total "
               "(the units trained in earlier invocations included).", "", "![accuracy against cost](leaderboard.png)",
               "", "Files: `leaderboard.csv` (this table), `runs.csv` (every run), `runs/<method>-seed<k>/` (run "

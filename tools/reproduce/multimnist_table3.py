@@ -28,8 +28,16 @@ import math
 from pathlib import Path
 
 from mtlzoo.tools.reproduce.confidence import format_ci, mean_ci
+from mtlzoo.tools.reproduce.multimnist_leaderboard import base_recipe, plan
+from mtlzoo.tools.reproduce.report_figures import label_axes, pyplot
+from mtlzoo.tools.reproduce.report_tables import markdown_table, missing
 from mtlzoo.tools.reproduce.reproduce_options import ReproduceOptions
 from mtlzoo.tools.reproduce.reproduction_folder import ReproductionFolder
+
+#: ``mtlzoo reproduce NAME``: this experiment's name and one-line description (read by the package).
+NAME = "multimnist_table3"
+DESCRIPTION = ("seed 002 Table 3 and Fig. 3: single task, uniform, grid, uncertainty, GradNorm, MGDA-UB, hybrid "
+               "and fast line search on MultiMNIST (mean +- 95% CI over seeds)")
 
 DEFAULT_EPOCHS = 10
 TASKS = ("left", "right")
@@ -86,9 +94,7 @@ def reproduce(folder: ReproductionFolder, options: ReproduceOptions, methods=Non
         what = (f"{LABELS[method]}" + (f", task {task}" if task else "") + ("" if seed is None else f", seed {seed}")
                 + (f": {GRID_RESOLUTION - 1} trials of {base.epochs} epochs" if key == "grid_search" else ""))
         options.progress(index, len(units), what)
-        if not folder.done(key):
-            folder.save_unit(key, _run_unit(folder, key, method, seed, task, base, options, results))
-        results[key] = folder.load_unit(key)
+        results[key] = folder.unit(key, lambda: _run_unit(folder, key, method, seed, task, base, options, results))
     methods = [m for m in METHODS if m in methods]  # units ran in the order asked; the table has the seed's
     rows, per_run = _table(methods, options.seed_list, results)
     folder.write_csv("table3", rows)
@@ -100,28 +106,12 @@ def reproduce(folder: ReproductionFolder, options: ReproduceOptions, methods=Non
 
 
 def _base_recipe(recipe_cls, options, data):
-    epochs = options.epochs_or(DEFAULT_EPOCHS)
-    changes = {"epochs": epochs, "data": data, "seeds": options.seed_list}
-    recipe = recipe_cls.load("multimnist").replace(**changes)
-    if options.limit:
-        recipe = recipe.replace(data_config={"limit": options.limit})
-    if options.width:  # merged: the recipe's dropout stays
-        recipe = recipe.replace(model_config={**recipe.model_config, "width": options.width})
-    return recipe
+    return base_recipe(recipe_cls, options, data, DEFAULT_EPOCHS)
 
 
 def _units(methods, seeds):
     """``(key, method, seed, task)`` in run order; the grid search (seed ``None``) precedes its trainings."""
-    units = []
-    if "grid" in methods:
-        units.append(("grid_search", "grid", None, None))
-    for seed in seeds:
-        for method in methods:
-            if method == "single_task":
-                units += [(f"single_task-{t}-seed{seed}", method, seed, t) for t in TASKS]
-            else:
-                units.append((f"{method}-seed{seed}", method, seed, None))
-    return units
+    return [("grid_search", "grid", None, None)] * ("grid" in methods) + plan(methods, seeds)
 
 
 def _run_unit(folder, key, method, seed, task, base, options, results) -> dict:
@@ -192,12 +182,7 @@ def _table(methods, seeds, results):
 
 
 def _plot(folder, methods, rows, grid):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    fig, ax = pyplot().subplots(figsize=(6.5, 5.5))
     if grid:
         points = [t["validation"] for t in grid["trials"] if None not in t["validation"].values()]
         xs, ys = [p["left"] * 100 for p in points], [p["right"] * 100 for p in points]
@@ -209,15 +194,11 @@ def _plot(folder, methods, rows, grid):
             ax.axvline(row["left_mean"] * 100, color="k", ls="--", lw=1, label="single task (left / right)")
             ax.axhline(row["right_mean"] * 100, color="k", ls="--", lw=1)
             continue
-        xerr = None if math.isnan(row["left_ci95"]) else row["left_ci95"] * 100
-        yerr = None if math.isnan(row["right_ci95"]) else row["right_ci95"] * 100
+        xerr, yerr = (None if missing(row[k]) else row[k] * 100 for k in ("left_ci95", "right_ci95"))
         ax.errorbar(row["left_mean"] * 100, row["right_mean"] * 100, xerr=xerr, yerr=yerr, fmt=next(markers),
                     capsize=3, alpha=0.8, label=row["label"])
-    ax.set_xlabel("left digit accuracy [%]")
-    ax.set_ylabel("right digit accuracy [%]")
-    ax.set_title("MultiMNIST accuracy profile (seed 002 Fig. 3; top-right is better)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower left")
+    label_axes(ax, "left digit accuracy [%]", "right digit accuracy [%]",
+               "MultiMNIST accuracy profile (seed 002 Fig. 3; top-right is better)", fontsize=7, loc="lower left")
     folder.save_figure(fig, "fig3")
 
 
@@ -232,13 +213,11 @@ def _report(rows, base, options, methods, grid, data, switches=None) -> str:
               "mean ± 95% confidence half-width over seeds (Student's t); Δm% is the mean relative change "
               "against the single-task accuracies (positive is better). Seed 002's numbers are single runs of "
               "an unstated number of epochs.", ""]
-    head = "| method | left [%] | right [%] | mean [%] | Δm% | seed 002 left | seed 002 right |"
-    lines += [head, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for row in rows:
-        delta = f"{row['delta_m']:+.2f}" if "delta_m" in row else "–"
-        published = [f"{row[k]:.2f}" if not math.isnan(row[k]) else "–" for k in ("published_left", "published_right")]
-        lines.append(f"| {row['label']} | {row['left']} | {row['right']} | {row['mean']} | {delta} | "
-                     f"{published[0]} | {published[1]} |")
+    lines += markdown_table(
+        ["method", "left [%]", "right [%]", "mean [%]", "Δm%", "seed 002 left", "seed 002 right"],
+        [[r["label"], r["left"], r["right"], r["mean"], f"{r['delta_m']:+.2f}" if "delta_m" in r else "–",
+          *("–" if missing(r[k]) else f"{r[k]:.2f}" for k in ("published_left", "published_right"))] for r in rows],
+        align="lrrrrrr")
     if grid:
         weights = ", ".join(f"{t} {w:.3f}" for t, w in grid["best_weights"].items())
         lines += ["", f"Grid search: {len(grid['trials'])} static weightings on the simplex (keras-tuner grid, "

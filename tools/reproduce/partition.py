@@ -29,6 +29,10 @@ from pathlib import Path
 from mtlzoo.tools.reproduce.reproduce_options import ReproduceOptions
 from mtlzoo.tools.reproduce.reproduction_folder import ReproductionFolder
 
+#: ``mtlzoo reproduce NAME``: this experiment's name and one-line description (read by the package).
+NAME = "partition"
+DESCRIPTION = "seed 004 Table 2: feature partitioning found by ES against the fixed partitionings"
+
 DATA = "mnist_attributes"
 DEFAULT_EPOCHS = 10
 DEFAULT_LIMIT = 12000

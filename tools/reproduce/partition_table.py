@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from mtlzoo.tools.reproduce.confidence import mean_ci
+from mtlzoo.tools.reproduce.report_figures import grouped_bars, pyplot
+from mtlzoo.tools.reproduce.report_tables import markdown_table, missing, pm
 from mtlzoo.tools.reproduce.reproduce_options import ReproduceOptions
 from mtlzoo.tools.reproduce.reproduction_folder import ReproductionFolder
 
@@ -48,30 +50,46 @@ def table_rows(results: list[dict], tasks: list[str]) -> list[dict]:
     return rows
 
 
-def _cell(row, column, digits=1) -> str:
-    ci = row[f"{column}_ci95"]
-    return f"{row[column]:.{digits}f}" + ("" if np.isnan(ci) else f" ± {ci:.{digits}f}")
+def label(name: str, weight_decay: float) -> str:
+    """A partitioning's row label: ``share half`` for ``share_half``, ``es (wd 0.01)`` for a searched one.
+
+    Example:
+        >>> label("share_half", 0.01), label("es", 0.01)
+        ('share half', 'es (wd 0.01)')
+    """
+    if name in ("independent", "share_half", "share_all"):
+        return name.replace("_", " ")
+    return f"{name} (wd {weight_decay:g})"
+
+
+def table2_lines(rows: list[dict], tasks: list[str], weight_decay: float) -> list[str]:
+    """Seed 004 Table 2's layout as markdown lines: one row per partitioning, accuracy (%) per task, mean
+    and channel use, each ``mean ± 95% CI`` (the value alone for one seed).
+
+    Args:
+        rows: :func:`table_rows`.
+        tasks: the task columns.
+        weight_decay: λ of the search, named in the searched rows' labels.
+
+    Example:
+        >>> rows = table_rows([{"partitioning": "es", "accuracy": {"a": .5}, "mean": .5, "channel_use": .4}], ["a"])
+        >>> table2_lines(rows, ["a"], 0.01)[2]
+        '| es (wd 0.01) | 50.0 | 50.0 | 0.400 |'
+    """
+    return markdown_table(["Partitioning", *tasks, "mean", "channel use"], [
+        [label(row["partitioning"], weight_decay), *(pm(row[c], row[f"{c}_ci95"], 1) for c in [*tasks, "mean"]),
+         pm(row["channel_use"], row["channel_use_ci95"], 3)] for row in rows])
 
 
 def figures(rows: list[dict], results: list[dict], tasks: list[str]):
     """``(bars, scatter)``: grouped per-task accuracy bars per partitioning; mean accuracy vs channel use."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     bars, ax = plt.subplots(figsize=(1.6 * len(tasks) + 3.0, 3.6))
-    x, width = np.arange(len(tasks)), 0.8 / max(1, len(rows))
-    for k, row in enumerate(rows):
-        errors = [0.0 if np.isnan(row[f"{t}_ci95"]) else row[f"{t}_ci95"] for t in tasks]
-        ax.bar(x - 0.4 + width * (k + 0.5), [row[t] for t in tasks], width, yerr=errors, capsize=2,
-               label=row["partitioning"].replace("_", " "), color=f"C{k}")
-    low = min(row[t] for row in rows for t in tasks)
-    ax.set_xticks(x, tasks)
-    ax.set_ylim(max(0.0, low - 10), 100)
+    grouped_bars(ax, tasks, [(row["partitioning"].replace("_", " "), [row[t] for t in tasks],
+                              [0.0 if missing(row[f"{t}_ci95"]) else row[f"{t}_ci95"] for t in tasks]) for row in rows])
+    ax.set_ylim(max(0.0, min(row[t] for row in rows for t in tasks) - 10), 100)
     ax.set_ylabel("test accuracy (%)")
     ax.set_title("Per-task accuracy per partitioning (seed 004 Table 2 layout)")
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     scatter, ax = plt.subplots(figsize=(5.0, 3.8))
     for k, name in enumerate(dict.fromkeys(r["partitioning"] for r in results)):
         mine = [r for r in results if r["partitioning"] == name]
@@ -100,22 +118,15 @@ def write_report(folder: ReproductionFolder, options: ReproduceOptions, tasks: l
     bars, scatter = figures(rows, results, tasks)
     folder.save_figure(bars, "accuracy")
     folder.save_figure(scatter, "channel_use")
-    label = {"independent": "independent", "share_half": "share half", "share_all": "share all",
-             "es": f"es (wd {settings['weight_decay']:g})"}
-    head = ["Partitioning", *tasks, "mean", "channel use"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for row in rows:
-        lines.append("| " + " | ".join([label.get(row["partitioning"], row["partitioning"]),
-                                        *(_cell(row, t) for t in tasks), _cell(row, "mean"),
-                                        _cell(row, "channel_use", 3)]) + " |")
-    seed_lines = ["| Partitioning | " + " | ".join(SEED_TASKS) + " |", "|" + "---|" * (len(SEED_TASKS) + 1)]
-    seed_lines += ["| " + name + " | " + " | ".join(cells) + " |" for name, cells in SEED_TABLE2.items()]
+    lines = table2_lines(rows, tasks, settings["weight_decay"])
+    seed_lines = markdown_table(["Partitioning", *SEED_TASKS], [[name, *cells] for name, cells in SEED_TABLE2.items()])
+    wd = settings["weight_decay"]
     by = {r["partitioning"]: r for r in rows}
     ranking = sorted(by, key=lambda n: -by[n]["mean"])
     es, best_fixed = by.get("es"), max((by[n] for n in by if n != "es"), key=lambda r: r["mean"], default=None)
     verdict = ("" if es is None or best_fixed is None else
                f"ES reaches {es['mean']:.1f}% mean accuracy at channel use {es['channel_use']:.3f}, against "
-               f"{best_fixed['mean']:.1f}% for the best fixed partitioning ({label[best_fixed['partitioning']]}, "
+               f"{best_fixed['mean']:.1f}% for the best fixed partitioning ({label(best_fixed['partitioning'], wd)}, "
                f"channel use {best_fixed['channel_use']:.3f}); ")
     text = f"""# Feature partitioning: seed 004 Table 2 (ES partition vs fixed partitionings)
 
@@ -145,7 +156,7 @@ Per seed: `table2_per_seed.csv`; each search's trials: `runs/search-seed<s>/` an
 
 ## Reading
 
-Ranking by mean accuracy here: {' > '.join(label[n] for n in ranking)} (seed 004: es > share all > share half >
+Ranking by mean accuracy here: {' > '.join(label(n, wd) for n in ranking)} (seed 004: es > share all > share half >
 independent). {verdict}seed 004 finds ES best overall with less channel use than share all. Our tasks are four
 labelings of the same digit (one shared feature set serves all), unlike Visual Decathlon's unrelated image
 domains, so partitioning has less interference to remove; rows whose confidence intervals overlap are not

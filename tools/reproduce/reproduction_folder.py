@@ -6,7 +6,7 @@ import csv
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,10 +68,24 @@ class ReproductionFolder:
 
     def save_unit(self, key: str, result: Mapping[str, Any]) -> None:
         """Record unit ``key`` as finished with its JSON-able ``result``."""
-        from mtlzoo.cli.run_folder import jsonable
+        from mtlzoo.jsonable import jsonable
 
         with atomic_file(self.unit_path(key), "w") as fh:
             json.dump(jsonable(result), fh, indent=2)
+
+    def unit(self, key: str, compute: Callable[[], Mapping[str, Any]]) -> Any:
+        """The saved result of unit ``key``; ``compute()`` runs (and its result is saved) only if it has not
+        finished yet, so a rerun resumes. The result is always the one read back from the file.
+
+        Example:
+            >>> import tempfile
+            >>> folder = ReproductionFolder(tempfile.mkdtemp())
+            >>> folder.unit("a", lambda: {"x": (1, 2)}), folder.unit("a", lambda: 1 / 0)
+            ({'x': [1, 2]}, {'x': [1, 2]})
+        """
+        if not self.done(key):
+            self.save_unit(key, compute())
+        return self.load_unit(key)
 
     def load_unit(self, key: str) -> Any:
         """The result saved for unit ``key``."""

@@ -34,6 +34,10 @@ import numpy as np
 from mtlzoo.tools.reproduce.reproduce_options import ReproduceOptions
 from mtlzoo.tools.reproduce.reproduction_folder import ReproductionFolder
 
+#: ``mtlzoo reproduce NAME``: this experiment's name and one-line description (read by the package).
+NAME = "split_search"
+DESCRIPTION = "seed 000 Table 1: the greedy split search's steps on planted MNIST"
+
 DATA = "planted_mnist"
 MODEL = "lenet_bn_tree"
 DEFAULT_EPOCHS = 3
@@ -71,21 +75,15 @@ def reproduce(folder: ReproductionFolder, options: ReproduceOptions) -> Path:
             key = f"{method if method != 'searched' else 'search'}-seed{seed}"
             options.progress(index, total, f"{LABELS[method]} search, seed {seed}")
             index += 1
-            if folder.done(key):
-                searches[key] = folder.load_unit(key)
-            else:
-                result, seconds = _search(folder, key, method, seed, tasks, epochs, options)
-                searches[key] = _search_record(result, seconds, method)
-                folder.save_unit(key, searches[key])
+            searches[key] = folder.unit(key, lambda: _search_record(
+                *_search(folder, key, method, seed, tasks, epochs, options), method))
         for method in METHODS:
             key = f"final-{method}-seed{seed}"
             options.progress(index, total, f"final training of {LABELS[method]}, seed {seed}")
             index += 1
-            if not folder.done(key):
-                search_key = f"{method if method != 'searched' else 'search'}-seed{seed}"
-                result, _ = _search(folder, search_key, method, seed, tasks, epochs, options)  # resumes: loads
-                folder.save_unit(key, final_training(result.model, seed, epochs, options))
-            finals.append({"method": method, "seed": seed, **folder.load_unit(key)})
+            search_key = f"{method if method != 'searched' else 'search'}-seed{seed}"  # resumed: loads its model
+            finals.append({"method": method, "seed": seed, **folder.unit(key, lambda: final_training(
+                _search(folder, search_key, method, seed, tasks, epochs, options)[0].model, seed, epochs, options))})
     from mtlzoo.tools.reproduce.split_search_report import write_report
 
     return write_report(folder, options, tasks, searches, finals, epochs)
@@ -102,7 +100,7 @@ def _data(split: str, seed: int, options: ReproduceOptions):
 def _search(folder, key, method, seed, tasks, epochs, options):
     """Run or resume one search in ``folder.run_dir(key)``; returns ``(SearchResult, seconds)``."""
     import mtlzoo
-    from mtlzoo.testing import seed_everything
+    from mtlzoo.seeding import seed_everything
     from mtlzoo.tools.split_search import GreedySplitSearch
 
     strategy, search_seed = ("stress", seed) if method == "searched" else ("random", 100 * int(method[-1]) + seed)
@@ -148,7 +146,7 @@ def final_training(model, seed: int, epochs: int, options: ReproduceOptions) -> 
     """
     import keras
 
-    from mtlzoo.testing import seed_everything
+    from mtlzoo.seeding import seed_everything
 
     seed_everything(seed)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=LEARNING_RATE), balancer="hybrid")

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mtlzoo.tools.reproduce.report_figures import grouped_bars, pyplot
+from mtlzoo.tools.reproduce.report_tables import markdown_table
 from mtlzoo.tools.reproduce.reproduce_options import ReproduceOptions
 from mtlzoo.tools.reproduce.reproduction_folder import ReproductionFolder
 
@@ -32,25 +34,12 @@ def accuracy_bars(rows: list[dict], tasks: list[str]):
     Example:
         >>> fig = accuracy_bars([{"method": "searched", "a_accuracy": .9}], ["a"])  # doctest: +SKIP
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(1.8 * len(tasks) + 2.5, 3.6))
-    width = 0.8 / max(1, len(rows))
-    x = np.arange(len(tasks))
-    low = 1.0
-    for k, row in enumerate(rows):
-        values = [row[f"{t}_accuracy"] for t in tasks]
-        low = min(low, *values)
-        bars = ax.bar(x - 0.4 + width * (k + 0.5), values, width, label=row["method"], color=f"C{k}")
-        ax.bar_label(bars, fmt="%.3f", fontsize=7, rotation=90, padding=2)
-    ax.set_xticks(x, tasks)
-    ax.set_ylim(max(0.0, low - 0.1), 1.04)
+    fig, ax = pyplot().subplots(figsize=(1.8 * len(tasks) + 2.5, 3.6))
+    series = [(row["method"], [row[f"{t}_accuracy"] for t in tasks], None) for row in rows]
+    grouped_bars(ax, tasks, series, value_labels="%.3f")
+    ax.set_ylim(max(0.0, min([1.0, *(v for _, values, _ in series for v in values)]) - 0.1), 1.04)
     ax.set_ylabel("test accuracy (mean over seeds)")
     ax.set_title("Searched tree vs random splits (seed 000 Table 1 layout)")
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
 
 
@@ -58,9 +47,7 @@ def _table(rows: list[dict], columns: list[str], digits: str = ".4f") -> str:
     def cell(v):
         return (format(v, digits) if isinstance(v, float) else str(v)).replace("|", "\\|")
 
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(r.get(c, "")) for c in columns) + " |" for r in rows]
-    return "\n".join(lines)
+    return "\n".join(markdown_table(columns, [[cell(r.get(c, "")) for c in columns] for r in rows]))
 
 
 def write_report(folder: ReproductionFolder, options: ReproduceOptions, tasks: list[str], searches: dict,

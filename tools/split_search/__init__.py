@@ -22,6 +22,7 @@ Example:
 """
 
 from mtlzoo.tools.split_search.affinity import child_affinity, task_affinity
+from mtlzoo.tools.split_search.greedy_split_search import GreedySplitSearch, SearchResult
 from mtlzoo.tools.split_search.similarity import (
     block_importance,
     channel_importance,
@@ -31,21 +32,9 @@ from mtlzoo.tools.split_search.similarity import (
     pre_affine_activations,
     sigmoid_js_divergence,
 )
-from mtlzoo.tools.split_search.slimming import BatchNormSlimming, add_slimming, remove_slimming
 from mtlzoo.tools.split_search.spectral_partition import spectral_partition
 from mtlzoo.tools.split_search.stress import block_stress, fine_tune_peeled, restrict_to_task, splittable_blocks
-
-# The greedy loop (Alg. 5) imports the CLI's run-folder helpers: load it only when asked for.
-_LAZY = {"GreedySplitSearch": "greedy_split_search", "SearchResult": "greedy_split_search"}
-
-
-def __getattr__(name):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(f"mtlzoo.tools.split_search.{_LAZY[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+from mtlzoo.training.batch_norm_slimming import BatchNormSlimming, add_slimming, remove_slimming
 
 __all__ = [
     "BatchNormSlimming",

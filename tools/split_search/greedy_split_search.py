@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -13,7 +12,9 @@ from typing import Any
 import keras
 import numpy as np
 
-from mtlzoo.cli.run_folder import jsonable as _jsonable
+from mtlzoo.atomic_file import atomic_file
+from mtlzoo.jsonable import jsonable as _jsonable
+from mtlzoo.option_conflicts import differing, saved_vs_now
 
 STRATEGIES = ("stress", "random")
 STATE_FILE = "search.json"
@@ -115,7 +116,7 @@ class GreedySplitSearch:
     # --------------------------------------------------------------------- run
     def run(self) -> SearchResult:
         """Run (or resume) the search; returns the grown network and the per-step records."""
-        from mtlzoo.testing import seed_everything
+        from mtlzoo.seeding import seed_everything
 
         model = self._resume()
         if model is None:
@@ -193,7 +194,7 @@ class GreedySplitSearch:
     def _train(self, model, epochs: int, until_stationary: bool):
         """Compile and fit ``model``; returns (epochs run, last epoch's mean pareto_stationary or None)."""
         if self.slimming:
-            from mtlzoo.tools.split_search.slimming import add_slimming
+            from mtlzoo.training.batch_norm_slimming import add_slimming
 
             add_slimming(model, self.slimming)
         self._compile(model)
@@ -224,10 +225,9 @@ class GreedySplitSearch:
             raise ValueError(f"{path} is not valid JSON ({e}); delete the run folder or pick another.") from None
         saved = _jsonable(state.get("config", {}))
         mine = _jsonable(self.config())
-        differ = {k: (saved.get(k), mine[k]) for k in mine if k != "steps" and saved.get(k) != mine[k]}
+        differ = differing(saved, mine, ignore=("steps",))
         if differ:
-            listed = "; ".join(f"{k}: {a!r} (saved) vs {b!r} (now)" for k, (a, b) in differ.items())
-            raise ValueError(f"run folder {self.run_dir} holds a search with other options ({listed}); "
+            raise ValueError(f"run folder {self.run_dir} holds a search with other options ({saved_vs_now(differ)}); "
                              "use the same options to resume it, or another run folder.")
         done = len(state.get("steps", []))
         if done > self.steps:
@@ -246,16 +246,8 @@ class GreedySplitSearch:
     def _save(self, model, step: int) -> None:
         if self.run_dir is None:
             return
-        target = self._model_path(step)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".keras", dir=target.parent)
-        os.close(fd)
-        try:
+        with atomic_file(self._model_path(step), suffix=".keras") as tmp:  # model.save wants the extension
             model.save(tmp)
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
         from mtlzoo.tools.split_search.search_report import write_search_report
 
         write_search_report(self.run_dir, self.state)
@@ -333,9 +325,6 @@ def _copy(value):
 
 
 def _write_json(path: Path, data) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
+    with atomic_file(path, "w") as f:
         json.dump(_jsonable(data), f, indent=2)
         f.write("\n")
-    os.replace(tmp, path)

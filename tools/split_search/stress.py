@@ -77,7 +77,9 @@ def restrict_to_task(dataset: tf.data.Dataset, task: str) -> tf.data.Dataset:
     """Keep only ``task``'s targets (and sample weights) in a ``(x, {task: y}[, {task: w}])`` dataset.
 
     Example:
-        >>> restrict_to_task(mtlzoo.data.get("multidigits"), "left")    # doctest: +SKIP
+        >>> left = restrict_to_task(mtlzoo.data.get("multidigits", batch_size=4), "left")
+        >>> list(left.element_spec[1])
+        ['left']
     """
     if not isinstance(dataset, tf.data.Dataset):
         raise ValueError(f"fine-tuning needs a tf.data.Dataset of (x, y[, w]) batches, got "

@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from mtlzoo.option_conflicts import differing, saved_vs_now
 from mtlzoo.tools.static_weights.holdout_split import HoldoutSplit
 from mtlzoo.tools.static_weights.static_weight_hypermodel import HP_NAME, StaticWeightHyperModel
 from mtlzoo.tools.static_weights.static_weight_result import StaticWeightResult
@@ -186,12 +187,11 @@ def _check_same_options(project: Path, options: dict) -> dict:
     if not path.is_file():
         return {}
     saved = json.loads(path.read_text())
-    differ = {k: (saved.get(k), v) for k, v in options.items() if saved.get(k) != v}
+    differ = differing(saved, options)
     if differ:
-        listed = "; ".join(f"{k} {a!r} (saved) vs {b!r} (now)" for k, (a, b) in differ.items())
-        raise ValueError(f"Search folder {project.parent} holds a search with other options: {listed}. Rerun with "
-                         f"the saved options ({path}) to resume it, or pass another directory (--run-dir on the "
-                         "command line).")
+        raise ValueError(f"Search folder {project.parent} holds a search with other options: {saved_vs_now(differ)}. "
+                         f"Rerun with the saved options ({path}) to resume it, or pass another directory (--run-dir "
+                         "on the command line).")
     return saved
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import tensorflow as tf
 
 from mtlzoo.training.solvers._common import line_search_pair, prepare, uniform
+from mtlzoo.training.solvers.min_norm_solver import min_norm_solver
 
 
+@min_norm_solver("analytic")
 def analytic(gram, **unused) -> tf.Tensor:
     """alpha = (gamma, 1 - gamma) with gamma = clip((G22 - G12) / (G11 + G22 - 2 G12), 0, 1).
 

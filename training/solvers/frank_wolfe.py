@@ -5,8 +5,10 @@ from __future__ import annotations
 import tensorflow as tf
 
 from mtlzoo.training.solvers._common import polish, prepare, prepare_exact, uniform
+from mtlzoo.training.solvers.min_norm_solver import min_norm_solver
 
 
+@min_norm_solver("frank_wolfe")
 def frank_wolfe(gram, max_iters: int = 1000, tol: float = 1e-6, away_steps: bool = True, **unused) -> tf.Tensor:
     """Minimize alpha^T G alpha over the simplex by Frank-Wolfe with exact line search.
 

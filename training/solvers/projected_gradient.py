@@ -5,8 +5,10 @@ from __future__ import annotations
 import tensorflow as tf
 
 from mtlzoo.training.solvers._common import objective, polish, prepare, prepare_exact, project_simplex, uniform
+from mtlzoo.training.solvers.min_norm_solver import min_norm_solver
 
 
+@min_norm_solver("projected_gradient")
 def projected_gradient(gram, max_iters: int = 1000, tol: float = 1e-9, **unused) -> tf.Tensor:
     """Minimize alpha^T G alpha over the simplex by projected gradient steps.
 

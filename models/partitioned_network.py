@@ -1,4 +1,8 @@
-"""``PartitionedNetwork``: a LeNet whose feature channels are partitioned among tasks (seed 004 §3, A.2)."""
+"""``PartitionedNetwork``: a LeNet whose feature channels are partitioned among tasks (seed 004 §3, A.2).
+
+A model family, so it lives in the models room; the feature-partition search
+(:mod:`mtlzoo.tools.partition_search`) builds, trains and scores it.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,6 @@ import tensorflow as tf
 from keras import ops
 
 from mtlzoo.layers import TaskBatchNormalization, TaskChannelMask
-from mtlzoo.tools.partition_search.mask_program import masks_for_widths
 
 INPUT_SHAPE = (28, 28, 1)
 KERNEL = 5
@@ -88,7 +91,7 @@ class PartitionedNetwork(keras.Model):
     Args:
         tasks: task names (each with ``classes`` outputs) or a ``{task: classes}`` dict.
         partition: the constraint matrix ``P̃`` (tasks x tasks); the masks come from
-            :func:`masks_for_widths` for widths ``[width, hidden]``. Give this or ``masks``.
+            :func:`~mtlzoo.tools.partition_search.masks_for_widths` for widths ``[width, hidden]``. Give this or ``masks``.
         masks: two (channels, tasks) binary forward masks ``m_f``: conv1 output (``width``)
             and dense output (``hidden``). Neither given: every task uses every channel.
         backward_masks: like ``masks`` (``m_b``, a subset of ``m_f``); defaults to ``m_f``.
@@ -96,7 +99,7 @@ class PartitionedNetwork(keras.Model):
         classes: outputs per task when ``tasks`` is a list.
         learning_rate, momentum: SGD defaults (seed 004 A.2 uses lr 0.05 with momentum).
         bn_momentum: moving-average momentum of the task batch norms.
-        mask_kwargs: passed to :func:`masks_for_widths` (``time_limit``, ...).
+        mask_kwargs: passed to :func:`~mtlzoo.tools.partition_search.masks_for_widths` (``time_limit``, ...).
 
     Example:
         >>> import numpy as np
@@ -123,6 +126,9 @@ class PartitionedNetwork(keras.Model):
         if partition is not None and masks is not None:
             raise ValueError("PartitionedNetwork: give either partition (P̃) or masks, not both.")
         if partition is not None:
+            # the mask program (a MILP) belongs to the partition search: imported only when a P̃ is given
+            from mtlzoo.tools.partition_search.mask_program import masks_for_widths
+
             masks = masks_for_widths(np.asarray(partition, dtype=np.float64), widths, **dict(mask_kwargs or {}))
         forward = _layer_masks(masks, widths, n, "masks") or [np.ones((n, w)) for w in widths]
         backward = _layer_masks(backward_masks, widths, n, "backward_masks") or [None, None]

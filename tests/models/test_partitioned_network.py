@@ -8,12 +8,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mtlzoo.tools.partition_search import (
-    PartitionedNetwork,
-    masks_for_widths,
-    prune,
-    pruned_parameter_count,
-)
+from mtlzoo.models.partitioned_network import PartitionedNetwork
+from mtlzoo.tools.partition_search import masks_for_widths, prune, pruned_parameter_count
 
 # conv1 (4 channels): ch0 a only, ch1 shared, ch2-3 b only; a does not train the shared ch1, b not ch3.
 M_F1 = np.array([[1, 0], [1, 1], [0, 1], [0, 1]])

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 import mtlzoo
 from mtlzoo.testing import seed_everything, tiny_tree_network
-from mtlzoo.tools.split_search import BatchNormSlimming, add_slimming, remove_slimming
+from mtlzoo.training.batch_norm_slimming import BatchNormSlimming, add_slimming, remove_slimming
 
 
 def _gammas(model):

@@ -1,5 +1,8 @@
 """Network slimming: an L1 penalty on batch-norm scales gamma (seed 000 eq. 5.6).
 
+A training regularizer, so it lives in the training room; the split search
+(:mod:`mtlzoo.tools.split_search`) turns it on and reads the scales it shapes.
+
 Training with ``L = sum_t L_t + lambda * sum_{gamma in Gamma} ||gamma||_1`` pushes the
 scales of unimportant channels towards zero, so |gamma_k| / sum_j |gamma_j| becomes
 a usable channel importance (eq. 5.7, :func:`~mtlzoo.tools.split_search.channel_importance`).
@@ -102,8 +105,8 @@ def add_slimming(model, l1: float = 1e-4, blocks: Iterable[str] | None = None) -
             batch norm with a scale, or the model has no batch norm at all.
 
     Example:
-        >>> model = mtlzoo.models.get("lenet_bn_tree", width=2)    # doctest: +SKIP
-        >>> add_slimming(model, l1=1e-4)                             # doctest: +SKIP
+        >>> model = mtlzoo.models.get("lenet_bn_tree", width=2)
+        >>> add_slimming(model, l1=1e-4)
         ['conv1/bn', 'conv2/bn']
     """
     blocks, explicit = _select_blocks(model, blocks, "add_slimming")
@@ -137,7 +140,9 @@ def remove_slimming(model, blocks: Iterable[str] | None = None) -> list[str]:
         The paths ``"block/layer"`` of the batch-norm layers that lost the penalty.
 
     Example:
-        >>> remove_slimming(model)                                   # doctest: +SKIP
+        >>> model = mtlzoo.models.get("lenet_bn_tree", width=2)
+        >>> _ = add_slimming(model)
+        >>> remove_slimming(model)
         ['conv1/bn', 'conv2/bn']
     """
     blocks, _ = _select_blocks(model, blocks, "remove_slimming")
