@@ -9,7 +9,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from mtlzoo.training import armijo_rules
+from mtlzoo.training import armijo_backtracking, armijo_rules
 from mtlzoo.training.step_context import StepContext
 
 METHODS = ("fast", "classic")
@@ -41,15 +41,31 @@ class ArmijoLineSearch(keras.layers.Layer):
     - ``method="classic"`` (Alg. 4.1): trials run the whole model at
       theta - eta d; rule ``"4.1"``; works with any balancer.
 
-    Runs on one device: under a ``tf.distribute`` strategy with several
-    replicas ``compile`` refuses it (the backtracking loop would need a
-    cross-replica reduction inside ``tf.while_loop``). A non-finite trial
-    loss fails the trial. When no eta >= ``eps`` passes,
-    the step at ``eps`` is taken if its losses are finite, otherwise the batch
-    is skipped. Logs: ``eta`` (mean step), ``trials`` (mean trials per step),
-    ``skipped`` (fraction of skipped batches). eta_ub is multiplied by
-    ``decay`` every ``decay_every`` epochs (seed 001 §5); it is a variable, saved
-    in checkpoints.
+    The candidates are eta_0 * shrink^k for k = 0..``candidates``-1 that are
+    >= ``eps`` (eta_0 = eta_ub, or the warm start below). A non-finite trial
+    loss fails the trial. When no candidate passes, the step at ``eps`` is
+    taken if its losses are finite, otherwise the batch is skipped. Logs:
+    ``eta`` (mean step), ``trials`` (mean trials per step), ``skipped``
+    (fraction of skipped batches). eta_ub is multiplied by ``decay`` every
+    ``decay_every`` epochs (seed 001 §5); it is a variable, saved in
+    checkpoints.
+
+    Two ways to walk the candidates (:mod:`~mtlzoo.training.armijo_backtracking`),
+    with the same result for the same candidates:
+
+    - sequential (the one-device default): one trial at a time, stopping at the
+      first accepted one; usually one or two trials per step.
+    - batched (``batched=True``; always under a ``tf.distribute`` strategy with
+      several replicas): every candidate and ``eps`` are evaluated in one
+      fixed-length pass on each replica's samples, the trial losses are summed
+      over replicas with one all-reduce, and the largest accepted candidate is
+      taken. A departure from seed 001, which backtracks one trial at a time
+      (the data-dependent loop would need an all-reduce per trial inside
+      ``tf.while_loop``): each step costs ``candidates + 1`` trials (35 with the
+      defaults), so under a strategy raise ``eps`` or lower ``candidates``.
+      ``trials`` then logs the accepted candidate's position (what the
+      sequential search would have counted), not the trials evaluated. Trials
+      move every replica along the all-reduced direction.
 
     Warm start (``warm_start``, default on for ``classic``): each step's search
     starts from the previously accepted eta divided by ``shrink`` (capped at
@@ -70,17 +86,26 @@ class ArmijoLineSearch(keras.layers.Layer):
         decay_every: epochs between decays (0: never).
         warm_start: start from the last accepted eta / shrink (default: ``True`` for classic,
             ``False`` for fast, whose trials are cheap).
+        candidates: how many step sizes eta_0 * shrink^k a step may try (default: every one
+            >= ``eps`` from ``eta_max``, i.e. :attr:`max_trials`).
+        batched: evaluate all candidates at once (default: only under a strategy with several
+            replicas; ``False`` is refused there).
         **kwargs: ``keras.layers.Layer`` arguments.
 
     Example:
-        >>> model.compile(balancer="mgda_ub", line_search="fast")           # doctest: +SKIP
-        >>> model.compile(balancer="mgda_ub",
-        ...               line_search={"method": "classic", "eta_max": 0.5})  # doctest: +SKIP
+        >>> model = mtlzoo.models.get("multimnist_lenet", width=2)
+        >>> model.compile(balancer="mgda_ub", line_search="fast")
+        >>> model.compile(balancer="mgda_ub", line_search={"method": "classic", "eta_max": 0.5})
+        >>> model.line_search.method, model.line_search.eta_max
+        ('classic', 0.5)
+        >>> ArmijoLineSearch(method="classic", eps=1e-3, candidates=4, batched=True).candidates
+        4
     """
 
     def __init__(self, method: str = "fast", rule: str | None = None, eta_max: float = 1.0, beta: float = 0.1,
                  shrink: float = 0.5, eps: float = 1e-10, decay: float = 0.5, decay_every: int = 10,
-                 warm_start: bool | None = None, **kwargs: Any):
+                 warm_start: bool | None = None, candidates: int | None = None, batched: bool | None = None,
+                 **kwargs: Any):
         kwargs.pop("dtype", None)
         super().__init__(name=kwargs.pop("name", "line_search"), dtype="float32", **kwargs)
         if method not in METHODS:
@@ -100,17 +125,22 @@ class ArmijoLineSearch(keras.layers.Layer):
         self.decay, self.decay_every = float(decay), int(decay_every)
         self.warm_start = (method == "classic") if warm_start is None else bool(warm_start)
         self.max_trials = int(math.ceil(math.log(self.eps / self.eta_max) / math.log(self.shrink))) + 1
+        if candidates is not None and (isinstance(candidates, bool) or int(candidates) != candidates
+                                       or candidates < 1):
+            raise ValueError(f"line_search: candidates must be a whole number >= 1 (or None for all "
+                             f"{self.max_trials} down to eps), got {candidates!r}.")
+        self._candidates = None if candidates is None else int(candidates)
+        self.candidates = self.max_trials if candidates is None else int(candidates)
+        self.batched = None if batched is None else bool(batched)
         self._plan = None
 
     # ------------------------------------------------------------------ setup
     def setup(self, model) -> None:
         """Check the model suits the method and create the state (eta_ub, epochs seen)."""
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        if replicas > 1:
-            raise ValueError(
-                f"line_search is not supported under a tf.distribute strategy with {replicas} replicas: the "
-                "backtracking loop would need a cross-replica reduction inside tf.while_loop, which "
-                "tf.distribute does not allow. Train on one device, or without line_search.")
+        if replicas > 1 and self.batched is False:
+            raise ValueError(f"line_search: batched=False needs one replica, the strategy has {replicas}; "
+                             "leave batched unset (or True) under a tf.distribute strategy.")
         groups = model._mtl.groups
         tasks = tuple(model.tasks)
         if self.method == "fast":
@@ -148,44 +178,43 @@ class ArmijoLineSearch(keras.layers.Layer):
         return {"eta_ub": float(self.eta_ub.numpy())}
 
     # ------------------------------------------------------------------- step
-    def apply(self, model, step: StepContext, grads: list, x, loss_of) -> dict:
+    def apply(self, model, step: StepContext, grads: list, x, loss_sums) -> dict:
         """Search eta along ``-grads``, apply the step, return the logs.
 
         Args:
             model: the :class:`~mtlzoo.training.MultiTaskModel`.
             step: the step context the balancer ran on.
-            grads: the balancer's gradients (scaled by the loss scale).
+            grads: the balancer's gradients (scaled by the loss scale; this replica's share).
             x: the batch inputs (classic trials run the model on them).
-            loss_of: ``loss_of(outputs) -> {task: global weighted mean loss}``.
+            loss_sums: ``loss_sums(outputs) -> {task: (c_t * weighted loss sum, total weight)}``
+                on this replica.
         """
         scale = step.loss_scale
-        direction = [tf.cast(g, tf.float32) / scale for g in grads]
+        replicated = StepContext.replicas() > 1
+        share = [tf.cast(g, tf.float32) / scale for g in grads]  # the updater sums these over replicas
+        direction = StepContext.all_reduce_sum(share) if replicated else share
         current = tf.stack([step.values[t] for t in step.tasks])
         own_sq = self._own_squares(step, direction)
         if self.method == "fast":
-            inner, trial = self._fast(model, step, direction, loss_of)
+            inner, trial_sums = self._fast(model, step, direction, loss_sums)
         else:
-            inner, trial = self._classic(model, step, direction, x, loss_of)
+            inner, trial_sums = self._classic(model, step, direction, x, loss_sums)
         decrease = armijo_rules.decrease(self.rule, own_sq, inner)
-
-        def body(k, eta, done):
-            ok = armijo_rules.accepted(trial(eta), current, eta, self.beta, decrease)
-            return k + 1, tf.where(ok, eta, eta * self.shrink), ok
-
         eta_ub = tf.convert_to_tensor(self.eta_ub)
         start = eta_ub
         if self.warm_start:
             last = tf.convert_to_tensor(self.last_eta)
             start = tf.where(last > 0, tf.minimum(eta_ub, last / self.shrink), eta_ub)
-        trials, eta, found = tf.while_loop(
-            lambda k, eta, done: tf.logical_and(tf.logical_not(done), eta >= self.eps), body,
-            (tf.constant(0), start, tf.constant(False)),
-            maximum_iterations=self.max_trials)
-        at_eps = tf.cond(found, lambda: tf.constant(True),
-                         lambda: tf.reduce_all(tf.math.is_finite(trial(tf.constant(self.eps)))))
-        take = tf.logical_or(found, at_eps)
-        eta = tf.where(found, eta, tf.where(at_eps, tf.constant(self.eps), 0.0))
-        steps = [tf.where(take, eta * d, tf.zeros_like(d)) for d in direction]  # a skip moves nothing
+        walk = (self.shrink, self.eps, self.beta, self.candidates)
+        if self.batched or replicated:
+            eta, trials, take = armijo_backtracking.batched(trial_sums, current, decrease, start, *walk)
+        else:
+            def trial(eta):  # one device: the sums are the global ones
+                totals, weights = trial_sums(eta)
+                return tf.math.divide_no_nan(totals, weights)
+
+            eta, trials, take = armijo_backtracking.sequential(trial, current, decrease, start, *walk)
+        steps = [tf.where(take, eta * d, tf.zeros_like(d)) for d in share]  # a skip moves nothing
         if self.warm_start:
             self.last_eta.assign(tf.where(take, eta, self.last_eta))
         self._updater.apply_gradients(zip(steps, step.variables))
@@ -202,13 +231,22 @@ class ArmijoLineSearch(keras.layers.Layer):
             out.append(tf.add_n([tf.reduce_sum(tf.square(p)) for p in parts]) if parts else tf.constant(0.0))
         return tf.stack(out)
 
-    def _fast(self, model, step, direction, loss_of):
+    @staticmethod
+    def _stacked_sums(sums, tasks) -> tuple[tf.Tensor, tf.Tensor]:
+        """``{task: (sum, weight)}`` as two ``(T,)`` float32 tensors."""
+        return (tf.stack([tf.cast(sums[t][0], tf.float32) for t in tasks]),
+                tf.stack([tf.cast(sums[t][1], tf.float32) for t in tasks]))
+
+    def _fast(self, model, step, direction, loss_sums):
         block = self._plan["block"]
         found = step.direction
         if found is None or found.space != "latent" or block not in found.latent:
             raise ValueError(f"line_search='fast': balancer {model.balancer.name!r} produced no latent direction.")
         tasks = found.block_tasks[block]
-        inner_by_task = dict(zip(tasks, tf.unstack(found.inner_products(block))))
+        inner = found.inner_products(block)
+        if block not in found.block_weights:  # a nonlinear combination: from this replica's tensors
+            inner = StepContext.all_reduce_sum(inner)
+        inner_by_task = dict(zip(tasks, tf.unstack(inner)))
         inner = tf.stack([inner_by_task[t] for t in step.tasks])
         z = tf.nest.flatten(step.latents[block])
         d_z = [tf.cast(d, tf.float32) / step.loss_scale for d in found.latent[block]]
@@ -229,12 +267,11 @@ class ArmijoLineSearch(keras.layers.Layer):
                     h, _ = layer.stateless_call(values, [v.value for v in layer.non_trainable_variables], h,
                                                 training=True)
                 outputs[t] = h
-            values = loss_of(outputs)
-            return tf.stack([values[t] for t in step.tasks])
+            return self._stacked_sums(loss_sums(outputs), step.tasks)
 
         return inner, trial
 
-    def _classic(self, model, step, direction, x, loss_of):
+    def _classic(self, model, step, direction, x, loss_sums):
         grads = step.task_gradients("parameters")  # shared with a parameter-space balancer
         inner = []
         for t in step.tasks:  # (dL_t/d theta_sh)^T d_sh, unscaled
@@ -242,7 +279,7 @@ class ArmijoLineSearch(keras.layers.Layer):
                      for block, _, variables in step.groups.shared_of(t)
                      for v, g in zip(variables, grads[t]["blocks"][block])]
             inner.append(tf.add_n(terms) / step.loss_scale if terms else tf.constant(0.0))
-        inner = tf.stack(inner)
+        inner = StepContext.all_reduce_sum(tf.stack(inner))  # this replica's gradients, the global direction
         trainable = model.trainable_variables
         positions = [step.index_of(v) for v in trainable]
         non_trainable = [v.value for v in model.non_trainable_variables]
@@ -250,15 +287,15 @@ class ArmijoLineSearch(keras.layers.Layer):
         def trial(eta):
             values = [v - tf.cast(eta, v.dtype) * tf.cast(direction[k], v.dtype) for v, k in zip(trainable, positions)]
             outputs, _ = model.stateless_call(values, non_trainable, x, training=True)
-            losses = loss_of(outputs)
-            return tf.stack([losses[t] for t in step.tasks])
+            return self._stacked_sums(loss_sums(outputs), step.tasks)
 
         return inner, trial
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "method": self.method, "rule": self.rule, "eta_max": self.eta_max,
                 "beta": self.beta, "shrink": self.shrink, "eps": self.eps, "decay": self.decay,
-                "decay_every": self.decay_every, "warm_start": self.warm_start}
+                "decay_every": self.decay_every, "warm_start": self.warm_start, "candidates": self._candidates,
+                "batched": self.batched}
 
 
 def get(identifier) -> ArmijoLineSearch | None:

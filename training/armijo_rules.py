@@ -42,6 +42,10 @@ def decrease(rule: str, own_sq: tf.Tensor, inner: tf.Tensor) -> tf.Tensor:
 
 
 def accepted(trial: tf.Tensor, current: tf.Tensor, eta, beta: float, decrease_term: tf.Tensor) -> tf.Tensor:
-    """True when every task's trial loss is finite and ``<= L_t - eta * beta * decrease_t``."""
+    """True when every task's trial loss is finite and ``<= L_t - eta * beta * decrease_t``.
+
+    ``trial`` holds the tasks on its last axis; with leading axes (several candidates,
+    ``eta`` of shape ``(K, 1)``) the answer has them too (shape ``(K,)``).
+    """
     bound = current - tf.cast(eta, tf.float32) * beta * decrease_term
-    return tf.logical_and(tf.reduce_all(tf.math.is_finite(trial)), tf.reduce_all(trial <= bound))
+    return tf.logical_and(tf.reduce_all(tf.math.is_finite(trial), axis=-1), tf.reduce_all(trial <= bound, axis=-1))

@@ -116,7 +116,10 @@ class MultiTaskModel(TreeNetwork):
                 :class:`~mtlzoo.training.ArmijoLineSearch` arguments; the step
                 size then comes from the search and the optimizer is unused.
             **kwargs: ``keras.Model.compile`` arguments (``run_eagerly``,
-                ``jit_compile``, ``steps_per_execution``), and ``on_nonfinite``:
+                ``jit_compile``, ``steps_per_execution``; ``jit_compile`` is left at Keras'
+                ``"auto"``: XLA with a GPU, TensorFlow's graph on a CPU-only machine or under a
+                ``tf.distribute`` strategy, the faster on CPU by 2x to 20x for conv nets,
+                see ``benchmarks/bench_xla.py``), and ``on_nonfinite``:
                 ``"raise"`` (default) or ``"skip"`` for a training batch with NaN/Inf
                 (see :class:`~mtlzoo.training.BatchGuard`; a bad batch is never applied).
 
@@ -280,7 +283,7 @@ class MultiTaskModel(TreeNetwork):
             grads = [g + e for g, e in zip(grads, extra)]
         if self._line_search is not None:
             logs = {**logs, **self._line_search.apply(
-                self, step, grads, x, lambda out: self._global_losses(y, out, sample_weight)[1])}
+                self, step, grads, x, lambda out: self._loss_sums(y, out, sample_weight))}
         else:
             self.optimizer.apply_gradients(zip(grads, variables))
         if self._balancer.needs_losses_after_update:

@@ -31,6 +31,10 @@ FIELDS: dict[str, tuple[Any, str]] = {
     "schedule": (None, "step decay of the learning rate: {every: EPOCHS, factor: F}"),
     "batch_size": (None, "examples per batch; default: the zoo recipe's, else the dataset's"),
     "epochs": (60, "training epochs"),
+    "strategy": (None, "tf.distribute strategy: auto | one_device | mirrored | multi_worker (mirrored: every GPU, "
+                       "or MTLZOO_LOGICAL_CPUS=N logical CPUs); default auto"),
+    "mixed_precision": (False, "Keras mixed_float16: float16 compute, float32 variables, losses and solvers"),
+    "jit_compile": (None, "XLA: true or false; default Keras' auto (XLA with a GPU, not on CPU, where it is slower)"),
     "seeds": ([0], "seeds this recipe is run with by mtlzoo reproduce (mtlzoo train takes --seed)"),
 }
 

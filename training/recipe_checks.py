@@ -54,7 +54,12 @@ KINDS = {
     "batch_size": (f"a positive integer (at most {MAX_COUNT})", "batch_size: 64"),
     "epochs": (f"a positive integer (at most {MAX_COUNT})", "epochs: 60"),
     "seeds": (f"a non-empty list of integers in [0, {MAX_SEED}]", "seeds: [0, 1, 2]"),
+    "strategy": ("auto, one_device, mirrored or multi_worker", "strategy: mirrored"),
+    "mixed_precision": ("true or false", "mixed_precision: true"),
+    "jit_compile": ("true, false or null (Keras' auto)", "jit_compile: false"),
 }
+#: The ``strategy`` names (:mod:`mtlzoo.training.strategies`; not imported here: it imports TensorFlow).
+STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
 
 
 def check_values(values: dict, name: str) -> dict:
@@ -104,6 +109,13 @@ def check_values(values: dict, name: str) -> dict:
         v["seeds"] = seeds = [seeds]
     _require(isinstance(seeds, list) and bool(seeds) and all(_is_int(s) and 0 <= s <= MAX_SEED for s in seeds),
              "seeds", seeds, name)
+    if "strategy" in v:
+        _require(v["strategy"] is None or v["strategy"] in STRATEGIES, "strategy", v["strategy"], name)
+    if "mixed_precision" in v:
+        _require(isinstance(v["mixed_precision"], bool), "mixed_precision", v["mixed_precision"], name)
+    if "jit_compile" in v:
+        _require(v["jit_compile"] is None or isinstance(v["jit_compile"], bool), "jit_compile", v["jit_compile"],
+                 name)
     return v
 
 

@@ -6,6 +6,7 @@ raised as ``click`` exceptions that name the option and the fix.
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import sys
 import time
@@ -51,6 +52,7 @@ def run_recipe(recipe, *, seed: int = 0, run_dir=None, data_dir=None, verbose: i
     from mtlzoo.testing import seed_everything
 
     entry, info, options = resolve(recipe, seed, run_dir, data_dir)
+    strategy = _strategy(recipe.strategy)  # before the data: MTLZOO_LOGICAL_CPUS splits the CPU first
     run = RunFolder(options["run_dir"])
     seed_everything(seed)  # before the data: tf.data ops take the global seed into their own
     try:
@@ -61,7 +63,8 @@ def run_recipe(recipe, *, seed: int = 0, run_dir=None, data_dir=None, verbose: i
         raise click.ClickException(f"--data {recipe.data}: {e}") from None
     steps = int(splits["train"].cardinality())
     try:
-        opt = recipe.optimizer_for(entry.recipe or {}, steps_per_epoch=steps if steps > 0 else None)
+        with strategy.scope():  # its variables (iterations) belong to the strategy too
+            opt = recipe.optimizer_for(entry.recipe or {}, steps_per_epoch=steps if steps > 0 else None)
     except ValueError as e:
         raise click.ClickException(f"--optimizer: {e}") from None
     options.update(optimizer=type(opt).__name__.lower(), lr=_lr(opt))
@@ -78,18 +81,20 @@ def run_recipe(recipe, *, seed: int = 0, run_dir=None, data_dir=None, verbose: i
             return run.read_json(run.evaluation_path)
 
     seed_everything(seed)  # again: the same initial weights whether or not the data consumed random numbers
-    model = _build_model(entry, recipe)
-    try:
-        info.check_model(model)
-    except ValueError as e:
-        raise click.ClickException(f"--model {recipe.model} cannot train on --data {recipe.data}: {e}") from None
-    model = _single_task(model, recipe.task)
-    try:
-        model.compile(optimizer=opt, balancer=options["balancer"], line_search=recipe.line_search or False,
-                      loss=recipe.loss, metrics=recipe.metrics)
-    except ValueError as e:
-        raise click.ClickException(f"--balancer {options['balancer']!r} / --line-search {recipe.line_search}: {e}") \
-            from None
+    jit = {} if recipe.jit_compile is None else {"jit_compile": recipe.jit_compile}
+    with _precision(recipe.mixed_precision), strategy.scope():  # variables mirrored on every replica
+        model = _build_model(entry, recipe)
+        try:
+            info.check_model(model)
+        except ValueError as e:
+            raise click.ClickException(f"--model {recipe.model} cannot train on --data {recipe.data}: {e}") from None
+        model = _single_task(model, recipe.task)
+        try:
+            model.compile(optimizer=opt, balancer=options["balancer"], line_search=recipe.line_search or False,
+                          loss=recipe.loss, metrics=recipe.metrics, **jit)
+        except ValueError as e:
+            raise click.ClickException(f"--balancer {options['balancer']!r} / --line-search {recipe.line_search}: "
+                                       f"{e}") from None
     _check_first_batches(model, splits, recipe.data)  # before the run folder is created
     done, source = (0, None) if overwrite else run.resume_point()
     try:
@@ -129,10 +134,41 @@ def resolve(recipe, seed, run_dir, data_dir):
                "run_dir": str(run_dir) if run_dir else f"runs/{entry.name}-{recipe.data}-{label}{task}-seed{seed}",
                "data_dir": None if data_dir is None else str(data_dir), "line_search": recipe.line_search}
     # only when used: old run folders still match
-    for key in ("task", "model_config", "data_config", "schedule", "loss", "metrics"):
+    for key in ("task", "model_config", "data_config", "schedule", "loss", "metrics", "mixed_precision"):
         if getattr(recipe, key):
             options[key] = getattr(recipe, key)
     return entry, info, options
+
+
+def _strategy(name):
+    """The recipe's ``tf.distribute`` strategy (:func:`mtlzoo.training.strategies.get`); errors name ``--strategy``."""
+    from mtlzoo.training import strategies
+
+    if name == "multi_worker":
+        raise click.BadParameter("mtlzoo train cannot run multi_worker yet (Keras' fit cannot train under it, "
+                                 "keras-team/keras#20585); train with mtlzoo.training.distributed_loop.fit_distributed "
+                                 "in your own script, or use mirrored on one machine.", param_hint="--strategy")
+    try:
+        return strategies.get(name)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--strategy") from None
+
+
+@contextlib.contextmanager
+def _precision(mixed: bool):
+    """Keras' ``mixed_float16`` policy while the model is built and compiled (then the previous policy again:
+    the layers and the loss-scaling optimizer keep theirs)."""
+    import keras
+
+    if not mixed:
+        yield
+        return
+    previous = keras.mixed_precision.dtype_policy()
+    keras.mixed_precision.set_dtype_policy("mixed_float16")
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_dtype_policy(previous)
 
 
 def check_name(kind: str, name: str, known) -> None:
@@ -222,6 +258,9 @@ def _single_task(model, task):
 
 def _check_same_options(run: RunFolder, options: dict, opt) -> None:
     """Stop if the run folder was made with other options (or another configuration of the same optimizer)."""
+    saved = (run.read_config() or {}).get("options")
+    if isinstance(saved, dict) and saved.get("mixed_precision") and "mixed_precision" not in options:
+        options = {**options, "mixed_precision": False}  # saved only when on: its absence now is a change
     try:
         differ = {f"--{k.replace('_', '-')}": v for k, v in run.conflicts(options).items()}
         if not differ:  # same optimizer name and lr: its other settings must agree too

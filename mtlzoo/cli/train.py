@@ -37,6 +37,16 @@ DEFAULT_EPOCHS = 60
               "[default: the recipe's, else the zoo model's (SGD with momentum 0.9 for multimnist_lenet)]")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Learning rate. [default: the recipe's, else the optimizer's (0.01 for multimnist_lenet)]")
+@click.option("--strategy", type=click.Choice(["auto", "one_device", "mirrored", "multi_worker"]), default=None,
+              help="tf.distribute strategy: auto (mirrored over the GPUs when there are several), one_device, "
+                   "mirrored (every GPU; without GPUs MTLZOO_LOGICAL_CPUS=N logical CPUs, set before the command), "
+                   "multi_worker (TF_CONFIG). The global batch is --batch-size. [default: the recipe's, else auto]")
+@click.option("--mixed-precision/--no-mixed-precision", "mixed_precision", default=None,
+              help="Keras mixed_float16: float16 compute, float32 variables, losses and solvers. "
+                   "[default: the recipe's, else off]")
+@click.option("--jit-compile/--no-jit-compile", "jit_compile", default=None,
+              help="Compile the train step with XLA. [default: the recipe's, else Keras' auto: XLA with a GPU, "
+                   "not on CPU, where it is slower]")
 @click.option("--seed", type=click.IntRange(0, 2 ** 32 - 1), default=0, show_default=True,
               help="Seeds weights, data pairing and shuffling; the same seed gives the same history on CPU.")
 @click.option("--run-dir", type=click.Path(file_okay=False), default=None,
@@ -46,7 +56,7 @@ DEFAULT_EPOCHS = 60
                    "from scratch. Without it a finished run is never overwritten.")
 @data_dir_option
 def train(recipe, assignments, model_name, data_name, balancer, line_search, epochs, batch_size, optimizer, lr,
-          seed, run_dir, overwrite, data_dir):
+          strategy, mixed_precision, jit_compile, seed, run_dir, overwrite, data_dir):
     """Train a recipe, or a zoo model on a dataset, and write a run folder.
 
     RECIPE is a shipped recipe name (listed at the end) or a
@@ -72,14 +82,27 @@ def train(recipe, assignments, model_name, data_name, balancer, line_search, epo
       mtlzoo train my_recipe.yaml --set model_config.width=4
       mtlzoo train --balancer gradnorm --epochs 20 --run-dir runs/gradnorm
       mtlzoo train --line-search fast --run-dir runs/fast
+      MTLZOO_LOGICAL_CPUS=2 mtlzoo train --strategy mirrored
     """
     from mtlzoo.cli.recipe_run import check_name, optimizer_names, run_recipe
 
     resolved = _recipe(recipe, assignments, model_name, data_name, balancer, line_search, epochs, batch_size,
-                       optimizer, lr)
+                       optimizer, lr).replace(strategy=strategy, mixed_precision=mixed_precision,
+                                              jit_compile=jit_compile)
+    _configure_devices(resolved.strategy)  # before anything below initialises TensorFlow's devices
     if optimizer is not None:
         check_name("optimizer", optimizer.lower(), optimizer_names())
     run_recipe(resolved, seed=seed, run_dir=run_dir, data_dir=data_dir, overwrite=overwrite)
+
+
+def _configure_devices(strategy) -> None:
+    """Split the CPU for ``--strategy mirrored`` with ``MTLZOO_LOGICAL_CPUS`` (a bad count names the variable)."""
+    from mtlzoo.training import strategies
+
+    try:
+        strategies.configure_devices(strategy)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--strategy") from None
 
 
 def _shipped_recipes() -> str:

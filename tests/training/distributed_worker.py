@@ -13,12 +13,15 @@ Modes:
         state) after the first step and after 3 epochs of ``fit`` (and, for the
         ``--train-on-batch`` balancers, after one more ``train_on_batch``), plus
         how far the replicas' copies of each variable differ from each other.
+        ``NAME+fast`` / ``NAME+classic`` train with that Armijo line search (sequential on
+        one device, batched under the strategy).
     ``batchnorm OUT.json [--balancers ...] [--synchronized-bn]``: the same
         comparison for ``lenet_bn_tree``, whose ``BatchNormalization`` layers
         normalize each replica's own half batch unless ``--synchronized-bn``.
-    ``worker OUT.npz``: one ``MultiWorkerMirroredStrategy`` worker (``TF_CONFIG``
-        from the environment) running 6 ``mgda_ub`` train steps; writes its
-        weights and logs (see :func:`replica_loop` for why not ``fit``).
+    ``worker OUT.npz [--run-folder DIR]``: one ``MultiWorkerMirroredStrategy`` worker
+        (``TF_CONFIG`` from the environment) running 6 ``mgda_ub`` train steps; writes its
+        weights and logs (see :func:`replica_loop` for why not ``fit``), and, on the chief,
+        the run folder's history and checkpoint.
     ``single OUT.npz``: the same training with ``fit`` in one process without a strategy.
 
 Example:
@@ -176,10 +179,11 @@ def compare(single: dict, mirrored: dict) -> dict:
 
 
 def two_cpus():
-    """Split the one physical CPU into two logical devices (before TensorFlow initialises)."""
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    """``mtlzoo train --strategy mirrored`` with ``MTLZOO_LOGICAL_CPUS=2``: the one physical CPU split into two
+    logical devices (before TensorFlow initialises), mirrored over both."""
+    from mtlzoo.training import strategies
+
+    return strategies.get("mirrored", environ={"MTLZOO_LOGICAL_CPUS": "2"})
 
 
 def mirrored(out: str, names, model: str = "multimnist_lenet", train_on_batch=(), synchronized_bn=False) -> None:
@@ -192,7 +196,8 @@ def mirrored(out: str, names, model: str = "multimnist_lenet", train_on_batch=()
         # "mgda_ub+weighted": with partial-label sample weights; "mgda_ub+fast": with that line search
         name, _, variant = name.partition("+")
         data = synthetic_data(weighted=variant == "weighted")
-        search = {"method": variant, "eta_max": 0.5} if variant in ("fast", "classic") else None
+        # eta_ub too large for the first steps: the search backtracks (batched under the strategy)
+        search = {"method": variant, "eta_max": 4.0} if variant in ("fast", "classic") else None
         if variant:
             name = f"{name}+{variant}"
         balancer = BALANCERS.get(name.partition("+")[0], name.partition("+")[0])
@@ -201,14 +206,6 @@ def mirrored(out: str, names, model: str = "multimnist_lenet", train_on_batch=()
         single = build(balancer, model, synchronized_bn, search)
         initial = single.get_weights()
         reference = run_schedule(single, data, name in train_on_batch)
-        if search is not None:  # refused under a multi-replica strategy: record the error
-            with strategy.scope():
-                try:
-                    build(balancer, model, synchronized_bn, search)
-                    report[name] = {"refused": ""}
-                except ValueError as err:
-                    report[name] = {"refused": str(err)}
-            continue
         with strategy.scope():
             distributed = build(balancer, model, synchronized_bn, search)
         distributed.set_weights(initial)
@@ -221,34 +218,23 @@ def mirrored(out: str, names, model: str = "multimnist_lenet", train_on_batch=()
         json.dump(report, f, indent=1)
 
 
-def replica_loop(model, strategy, dataset, epochs: int) -> dict:
-    """``model.train_step`` under ``strategy.run``, epoch by epoch, as ``fit`` would run it; the history.
+def replica_loop(model, strategy, dataset, epochs: int, run_folder: str | None = None) -> dict:
+    """The history of :func:`mtlzoo.training.distributed_loop.fit_distributed` (``model.train_step`` under
+    ``strategy.run``, epoch by epoch): Keras 3's own ``fit`` cannot train under a multi-worker strategy
+    (keras-team/keras#20585). With ``run_folder``, a ``RunFolderCallback`` writing there is passed, which
+    only the chief runs."""
+    from mtlzoo.cli.run_folder_callback import RunFolderCallback
+    from mtlzoo.training.distributed_loop import fit_distributed
 
-    Keras 3.15's own ``fit`` cannot train under a multi-worker strategy (its
-    ``_maybe_symbolic_build`` reduces the first batch as one nested value and its
-    ``reduce_per_replica`` reduces scalar logs along axis 0; keras-team/keras#20585),
-    so the workers drive mtlzoo's train step directly, with the balancer's epoch hook
-    the way ``BalancerCallback`` calls it.
-    """
-    with strategy.scope():
-        model.optimizer.build(model.trainable_variables)
-    step = tf.function(lambda batch: strategy.run(model.train_step, args=(batch,)))
-    history = {}
-    for epoch in range(epochs):
-        model.reset_metrics()
-        for batch in strategy.experimental_distribute_dataset(dataset):
-            logs = step(batch)
-        logs = {k: float(strategy.reduce("MEAN", v, axis=None)) for k, v in logs.items()}
-        logs.update(model.balancer.on_epoch_end(epoch))
-        for k, v in logs.items():
-            history.setdefault(k, []).append(v)
-    return history
+    callbacks = [RunFolderCallback(run_folder)] if run_folder else []
+    return fit_distributed(model, dataset, epochs, strategy, callbacks=callbacks, verbose=0).history
 
 
-def multi_worker_fit(out: str, strategy=None, epochs: int = 2) -> None:
+def multi_worker_fit(out: str, strategy=None, epochs: int = 2, run_folder: str | None = None) -> None:
     """Train ``mgda_ub`` for 2 epochs of 3 global batches; save the weights and the history.
 
-    Without a strategy this is plain ``fit`` (the reference); under one, :func:`replica_loop`.
+    Without a strategy this is plain ``fit`` (the reference); under one, :func:`replica_loop`
+    (with ``run_folder``: the chief writes its history and checkpoint there).
     """
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     with scope:
@@ -263,7 +249,7 @@ def multi_worker_fit(out: str, strategy=None, epochs: int = 2) -> None:
     if strategy is None:
         history = model.fit(dataset, epochs=epochs, verbose=0).history
     else:
-        history = replica_loop(model, strategy, dataset, epochs)
+        history = replica_loop(model, strategy, dataset, epochs, run_folder)
     arrays = {f"initial:{k}": v for k, v in initial.items()}
     arrays.update({f"final:{k}": v for k, v in model_weights(model).items()})
     arrays.update({f"history:{k}": np.asarray(v, "float64") for k, v in history.items()})
@@ -278,6 +264,7 @@ def main(argv=None) -> None:
     parser.add_argument("--balancers", nargs="+", default=list(BALANCERS), help="balancers to check")
     parser.add_argument("--train-on-batch", nargs="*", default=list(TRAIN_ON_BATCH),
                         help="balancers whose check ends with a train_on_batch step")
+    parser.add_argument("--run-folder", help="worker mode: the run folder this worker's callbacks write to")
     parser.add_argument("--synchronized-bn", action="store_true",
                         help="batchnorm mode: batch statistics over all replicas (synchronized=True)")
     args = parser.parse_args(argv)
@@ -290,7 +277,9 @@ def main(argv=None) -> None:
     elif args.mode == "worker":
         if "TF_CONFIG" not in os.environ:
             sys.exit("worker mode needs TF_CONFIG with the cluster and this worker's index")
-        multi_worker_fit(args.out, tf.distribute.MultiWorkerMirroredStrategy())
+        from mtlzoo.training import strategies
+
+        multi_worker_fit(args.out, strategies.get("multi_worker"), run_folder=args.run_folder)
     else:
         multi_worker_fit(args.out)
 

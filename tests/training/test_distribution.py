@@ -25,8 +25,8 @@ BALANCERS = ("uniform", "uncertainty", "gradnorm", "mgda", "mgda_ub", "hybrid", 
 TRAIN_ON_BATCH = ("mgda_ub",)
 #: Partial-label sample weights: each replica's share is its weighted sum over the global total weight.
 WEIGHTED = ("uniform+weighted", "mgda_ub+weighted")
-#: Armijo line search: refused under a multi-replica strategy (a reduction inside tf.while_loop).
-LINE_SEARCH = ("mgda_ub+fast", "mgda_ub+classic")
+#: Armijo line search: sequential on one device, batched (one all-reduce of all trial losses) under the strategy.
+LINE_SEARCH = ("mgda_ub+fast", "mgda_ub+classic", "mgda+classic")
 ATOL = 1e-5
 TIMEOUT = 600
 
@@ -72,8 +72,13 @@ def mirrored_report(tmp_path_factory) -> dict:
 
 
 @pytest.mark.parametrize("name", LINE_SEARCH)
-def test_line_search_is_refused_with_a_clear_error(mirrored_report, name):
-    assert "not supported under a tf.distribute strategy with 2 replicas" in mirrored_report[name]["refused"]
+def test_line_search_under_mirrored_strategy_matches_one_device(mirrored_report, name):
+    """The batched search over two replicas takes the sequential one-device search's step sizes."""
+    result = mirrored_report[name]
+    assert_matches_one_device(name, result)
+    logs = result["logs"]["fit"]
+    assert max(logs["trials"]) > 1, f"{name}: eta_ub = 4 should fail some trials: {logs}"
+    assert logs["skipped"] == [0.0, 0.0, 0.0], logs
 
 
 @pytest.mark.parametrize("name", BALANCERS + WEIGHTED)
@@ -121,7 +126,8 @@ def test_multi_worker_mirrored_strategy_matches_one_process(tmp_path):
         config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
         env = {**os.environ, "TF_CONFIG": config, "TF_CPP_MIN_LOG_LEVEL": "2"}
         jobs[f"worker{index}"] = subprocess.Popen(
-            [sys.executable, str(WORKER), "worker", str(tmp_path / f"worker{index}.npz")],
+            [sys.executable, str(WORKER), "worker", str(tmp_path / f"worker{index}.npz"),
+             "--run-folder", str(tmp_path / f"run{index}")],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
     jobs["single"] = subprocess.Popen([sys.executable, str(WORKER), "single", str(tmp_path / "single.npz")],
@@ -158,6 +164,12 @@ def test_multi_worker_mirrored_strategy_matches_one_process(tmp_path):
     for key, value in results["single"].items():  # the logs: unscaled global means
         if key in logged:
             np.testing.assert_allclose(results["worker0"][key], value, rtol=0, atol=ATOL, err_msg=key)
+    # both workers were handed a run folder: only the chief (worker 0) writes one
+    from mtlzoo.cli.run_folder import RunFolder
+
+    chief = RunFolder(tmp_path / "run0")
+    assert [row["epoch"] for row in chief.history_rows()] == [0, 1] and chief.checkpoint_path.exists()
+    assert not (tmp_path / "run1").exists() or not any((tmp_path / "run1").iterdir())
 
 
 @pytest.mark.slow

@@ -68,7 +68,8 @@ def test_hostile_yaml_is_one_bounded_line_fast(text, words):
 #: One value of the wrong kind for every key (the issue's two among them).
 WRONG = {"model": 5, "data": ["multidigits"], "model_config": [1], "data_config": "limit=3", "task": 3,
          "balancer": 5, "loss": 3, "metrics": {"left": [1]}, "line_search": "slow", "optimizer": {"config": {}}, "lr": float("inf"),
-         "schedule": {"every": [1], "factor": 0.5}, "batch_size": 0, "epochs": True, "seeds": [-1]}
+         "schedule": {"every": [1], "factor": 0.5}, "batch_size": 0, "epochs": True, "seeds": [-1],
+         "strategy": "gpus", "mixed_precision": "yes", "jit_compile": 1}
 
 
 def test_every_key_has_a_wrong_kind_case():
